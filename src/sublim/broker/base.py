@@ -1,0 +1,87 @@
+"""The Broker protocol: topics, subscriptions and leased deliveries.
+
+Semantics, shared by every backend (and checked by one contract suite):
+
+- A message published on a topic is copied to every subscription of that topic existing at
+  that moment; a topic without subscriptions drops it (as Pub/Sub does).
+- `pull` hands out up to N available messages of one subscription, each under a lease: until
+  the lease passes, no other consumer receives it. It waits up to `wait` seconds for the first
+  message, woken by a notification, never by a fixed sleep.
+- `ack` removes a delivered message; `nack` makes it available again (after `delay`);
+  `extend` pushes its lease further. A receipt whose lease has passed is stale: `ack` and
+  `nack` ignore it and `extend` reports it lost, so a slow consumer cannot remove a message
+  that was handed to another one.
+- A message whose lease passes without an ack is delivered again, with `deliveries` one
+  higher (at-least-once). Order is first-in first-out per subscription, as far as the engine
+  keeps it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from sublim.errors import InvalidInput
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,199}$")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Topic and subscription names: a letter, then letters, digits, '.', '_' or '-'."""
+    if not _NAME.match(name):
+        raise InvalidInput(
+            f"invalid {kind} name {name!r}: use a letter, then up to 199 letters, digits, '.', '_' or '-'"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message to publish. `key`, when set, lets the engine de-duplicate or order."""
+
+    data: bytes
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message handed to a consumer under a lease; `receipt` names this delivery."""
+
+    receipt: str
+    message_id: str
+    data: bytes
+    attributes: Mapping[str, str]
+    #: 1 on the first delivery, one more on each redelivery.
+    deliveries: int
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """A message broker with leases. Every method may raise `BrokerError`."""
+
+    async def open(self) -> None:
+        """Connect; idempotent."""
+
+    async def close(self) -> None: ...
+
+    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+        """Create the topic and a subscription to it where they do not exist."""
+
+    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+        """Publish messages durably (they survive a crash once this returns)."""
+
+    async def pull(
+        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    ) -> list[Delivery]:
+        """Up to `max_messages` deliveries, leased for `lease` seconds; waits up to `wait`
+        seconds for the first one; an empty list when none came."""
+
+    async def ack(self, subscription: str, receipts: Sequence[str]) -> None: ...
+
+    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None: ...
+
+    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
+        """Extend leases; returns the receipts that were no longer held (lost)."""

@@ -1,0 +1,113 @@
+"""The settings object shared by every process.
+
+Precedence, lowest first: defaults < config file (TOML, `SUBLIM_CONFIG` or `--config`) <
+environment (`SUBLIM_*`, and the original's variables) < command-line flags. Unknown keys
+are errors.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sublim.errors import ConfigError
+
+DEFAULT_URL = "sqlite:///./sublim.db"
+DEFAULT_UPDATES_TOPIC = "TaskExecutionUpdates"
+
+
+def _env(name: str, *original: str) -> AliasChoices:
+    return AliasChoices(f"SUBLIM_{name.upper()}", *original, name)
+
+
+class Settings(BaseSettings):
+    """Every option of every Subliminal process, with its environment variable."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+
+    store_url: str = Field(DEFAULT_URL, validation_alias=_env("store_url"),
+                           description="where tasks and executions are kept")
+    broker_url: str = Field(DEFAULT_URL, validation_alias=_env("broker_url"),
+                            description="the message queue between the API and executors")
+    updates_topic: str = Field(
+        DEFAULT_UPDATES_TOPIC,
+        validation_alias=_env("updates_topic", "GOOGLE_EXECUTION_UPDATES_TOPIC_ID"),
+        description="topic carrying execution updates back from executors",
+    )
+    lease_seconds: float = Field(30.0, gt=0, validation_alias=_env("lease_seconds"),
+                                 description="how long a delivery is held before redelivery")
+    heartbeat_seconds: float = Field(10.0, gt=0, validation_alias=_env("heartbeat_seconds"),
+                                     description="interval of a running attempt's heartbeat")
+    heartbeat_timeout_seconds: float = Field(
+        60.0, gt=0, validation_alias=_env("heartbeat_timeout_seconds"),
+        description="silence after which the sweeper records a running attempt Incomplete",
+    )
+    outbox_grace_seconds: float = Field(
+        10.0, gt=0, validation_alias=_env("outbox_grace_seconds"),
+        description="age after which an unpublished execution is published by the sweeper",
+    )
+    sweep_interval_seconds: float = Field(5.0, gt=0, validation_alias=_env("sweep_interval_seconds"),
+                                          description="how often the sweeper runs")
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, validation_alias=_env("shutdown_grace_seconds"),
+        description="time in-flight work gets to finish on SIGTERM before it is released",
+    )
+    max_attempts: int = Field(3, ge=1, validation_alias=_env("max_attempts"),
+                              description="default attempts per execution")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("log_level", "LOG_LEVEL"), description="log level"
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults, a TOML file, the environment and `overrides` (CLI flags).
+
+    Overrides whose value is None are left out, so unset flags do not hide the environment.
+    """
+    flags = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        env_and_flags = Settings(**flags)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+    if config_file is None:
+        return env_and_flags
+    file_values = _read_toml(Path(config_file))
+    explicit = env_and_flags.model_dump(exclude_defaults=True)
+    try:
+        return Settings(**(file_values | explicit))
+    except ValidationError as exc:
+        raise ConfigError(f"{config_file}: {_describe(exc)}") from exc
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    return dict(data.get("sublim", data))
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(x) for x in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()]
+    return "invalid settings: " + "; ".join(parts)

@@ -1,0 +1,112 @@
+"""The Store protocol: where tasks and executions are kept.
+
+A store offers atomic primitives; the rules of how an execution changes are the core's
+(`sublim.model`). `modify_executions` is the one read-modify-write primitive: the backend
+loads the executions, calls the core's function on each, and writes back every applied change
+(the new row and its new events) in one transaction, so that concurrent writers never lose
+an update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar, runtime_checkable
+
+from pydantic import Field
+
+from sublim.model import Change, Execution, Model, TaskRecord, TaskStatus
+
+T = TypeVar("T")
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list, newest first; `next_cursor` is None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class TaskQuery(Model):
+    topic: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    #: Status of the task's latest execution.
+    status: TaskStatus | None = None
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+    cursor: str | None = None
+
+
+class ExecutionQuery(Model):
+    task_id: str | None = None
+    topic: str | None = None
+    statuses: frozenset[TaskStatus] = frozenset()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    #: Executions whose last heartbeat (or, without one, creation) is older than this.
+    heartbeat_before: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+    cursor: str | None = None
+
+
+class TaskPatch(Model):
+    name: str | None = None
+    payload: dict[str, object] | None = None
+    labels: dict[str, str] | None = None
+
+
+ModifyFn = Callable[[Execution], Change]
+
+
+@dataclass(slots=True)
+class StoreStats:
+    tasks: int = 0
+    executions: dict[TaskStatus, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistent records of tasks and executions. Every method may raise `StoreError`."""
+
+    async def open(self) -> None:
+        """Connect and migrate the schema; idempotent."""
+
+    async def close(self) -> None: ...
+
+    async def create_task(self, task: TaskRecord) -> TaskRecord:
+        """Insert a task; `AlreadyExists` if its id is taken."""
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        """The task with its latest execution's summary; `TaskNotFound` if absent."""
+
+    async def list_tasks(self, query: TaskQuery) -> Page[TaskRecord]: ...
+
+    async def update_task(self, task_id: str, patch: TaskPatch) -> TaskRecord:
+        """Change the fields the patch sets; `TaskNotFound` if absent."""
+
+    async def delete_task(self, task_id: str) -> None:
+        """Delete a task and its executions; `TaskNotFound` if absent."""
+
+    async def create_executions(self, executions: Sequence[Execution]) -> None:
+        """Insert executions (with their events) in one transaction; `TaskNotFound` if a
+        task is absent, `AlreadyExists` if an id is taken."""
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        """The execution with its full event log; `ExecutionNotFound` if absent."""
+
+    async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
+        """Executions without their event logs (`events` is empty), newest first."""
+
+    async def modify_executions(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:
+        """Atomically apply `fn` to each existing execution of `ids`.
+
+        `fn` receives the execution without its event log and returns a `Change`; every
+        applied change is written (row and `new_events`) in one transaction. Ids that do not
+        exist are skipped. Returns the changes, in the order of `ids`.
+        """
+
+    async def stats(self) -> StoreStats:
+        """Count of tasks and of executions per status."""
