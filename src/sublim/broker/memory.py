@@ -1,0 +1,162 @@
+"""An in-process broker with leases: for tests and single-process use (`memory://`).
+
+It keeps the contract of the real backends: fan-out, leases, redelivery, stale receipts,
+delayed nacks, and pulls woken by a notification rather than by a polling loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sublim.broker._shared import (
+    Claim,
+    Signals,
+    check_delay,
+    check_lease,
+    check_pull_arguments,
+    make_receipt,
+    new_lease_token,
+    parse_numeric_receipt,
+    pull_waiting,
+)
+from sublim.broker.base import Delivery, Message, check_name
+from sublim.errors import BrokerError, Conflict
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One message in one subscription."""
+
+    id: int
+    data: bytes
+    attributes: dict[str, str]
+    available_at: float
+    lease_token: str | None = None
+    deliveries: int = 0
+
+    def deliver(self, now: float, lease: float) -> Delivery:
+        self.available_at = now + lease
+        self.lease_token = new_lease_token()
+        self.deliveries += 1
+        return Delivery(
+            receipt=make_receipt(str(self.id), self.lease_token),
+            message_id=str(self.id),
+            data=self.data,
+            attributes=dict(self.attributes),
+            deliveries=self.deliveries,
+        )
+
+
+@dataclass(slots=True)
+class _Subscription:
+    topic: str
+    #: By message id: insertion order is id order, hence first-in first-out.
+    entries: dict[int, _Entry] = field(default_factory=dict)
+
+    def available(self, now: float) -> Iterator[_Entry]:
+        return (entry for entry in self.entries.values() if entry.available_at <= now)
+
+    def retry_in(self, now: float) -> float | None:
+        return min((entry.available_at - now for entry in self.entries.values()), default=None)
+
+    def held(self, receipts: Sequence[str]) -> dict[str, _Entry]:
+        """The entries that receipts still hold, by receipt; stale receipts are left out."""
+        held = {}
+        for receipt in receipts:
+            message_id, lease_token = parse_numeric_receipt(receipt)
+            entry = self.entries.get(message_id)
+            if entry is not None and entry.lease_token == lease_token:
+                held[receipt] = entry
+        return held
+
+
+class MemoryBroker:
+    """Topics and subscriptions in this process's memory; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._ids = itertools.count(1)
+        self._signals = Signals()
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryBroker:
+        return cls()
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+        check_name("topic", topic)
+        check_name("subscription", subscription)
+        existing = self._subscriptions.setdefault(subscription, _Subscription(topic))
+        if existing.topic != topic:
+            raise Conflict(f"subscription {subscription!r} exists on topic {existing.topic!r}")
+
+    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+        check_name("topic", topic)
+        now = time.monotonic()
+        targets = [name for name, sub in self._subscriptions.items() if sub.topic == topic]
+        for name in targets:
+            self._append(self._subscriptions[name], messages, now)
+        self._signals.notify(targets)
+
+    def _append(self, subscription: _Subscription, messages: Sequence[Message], now: float) -> None:
+        for message in messages:
+            entry = _Entry(next(self._ids), message.data, dict(message.attributes), now)
+            subscription.entries[entry.id] = entry
+
+    async def pull(
+        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    ) -> list[Delivery]:
+        check_pull_arguments(max_messages, lease, wait)
+        queue = self._subscription(subscription)
+
+        async def claim() -> Claim:
+            return self._claim(queue, max_messages, lease)
+
+        return await pull_waiting(self._signals.of(subscription), claim, wait=wait)
+
+    def _claim(self, queue: _Subscription, max_messages: int, lease: float) -> Claim:
+        now = time.monotonic()
+        entries = list(itertools.islice(queue.available(now), max_messages))
+        if not entries:
+            return Claim([], queue.retry_in(now))
+        return Claim([entry.deliver(now, lease) for entry in entries])
+
+    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
+        queue = self._existing_or_empty(subscription)
+        for entry in queue.held(receipts).values():
+            del queue.entries[entry.id]
+
+    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
+        check_delay(delay)
+        available_at = time.monotonic() + delay
+        for entry in self._existing_or_empty(subscription).held(receipts).values():
+            entry.available_at, entry.lease_token = available_at, None
+        # Waiting pullers recompute when to look again, even for a delayed message.
+        self._signals.notify([subscription])
+
+    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
+        check_lease(lease)
+        held = self._existing_or_empty(subscription).held(receipts)
+        until = time.monotonic() + lease
+        for entry in held.values():
+            entry.available_at = until
+        return set(receipts) - held.keys()
+
+    def _existing_or_empty(self, name: str) -> _Subscription:
+        """Receipts for an unknown subscription are all stale."""
+        return self._subscriptions.get(name) or _Subscription(topic="")
+
+    def _subscription(self, name: str) -> _Subscription:
+        check_name("subscription", name)
+        queue = self._subscriptions.get(name)
+        if queue is None:
+            raise BrokerError(f"no subscription named {name!r}")
+        return queue

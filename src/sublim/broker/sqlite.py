@@ -1,0 +1,297 @@
+"""The embedded durable broker: `sqlite:///path.db`, safe for several processes on one file.
+
+Messages are rows, one per subscription of the topic they were published on. A pull claims
+rows in one `BEGIN IMMEDIATE` transaction, so two consumers (in any process) never hold one
+message at once: claiming sets `available_at` to the end of the lease and a fresh
+`lease_token`, which the receipt carries; a receipt whose token was replaced is stale.
+
+Pullers wait on a notification: from this process's publishers directly, from other processes
+through a `WakeChannel`; a slow poll remains as a safety net.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from sublim import sqlite_db
+from sublim.broker._shared import (
+    Claim,
+    Signals,
+    check_delay,
+    check_lease,
+    check_pull_arguments,
+    make_receipt,
+    new_lease_token,
+    parse_numeric_receipt,
+    pull_waiting,
+)
+from sublim.broker._wake import WakeChannel
+from sublim.broker.base import Delivery, Message, check_name
+from sublim.errors import BrokerError, Conflict
+
+T = TypeVar("T")
+
+MIGRATIONS: list[sqlite_db.Migration] = [
+    [
+        "CREATE TABLE broker_subscriptions (name TEXT PRIMARY KEY, topic TEXT NOT NULL)",
+        "CREATE INDEX broker_subscriptions_by_topic ON broker_subscriptions (topic)",
+        """CREATE TABLE broker_messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            subscription TEXT NOT NULL,
+            data BLOB NOT NULL,
+            attributes TEXT NOT NULL,
+            available_at REAL NOT NULL,
+            lease_token TEXT,
+            deliveries INTEGER NOT NULL DEFAULT 0,
+            published_at REAL NOT NULL
+        )""",
+        "CREATE INDEX broker_messages_due ON broker_messages (subscription, available_at, id)",
+    ]
+]
+
+#: Seconds between safety-net polls when cross-process wake-ups work, and when they do not.
+POLL_INTERVAL = 1.0
+POLL_INTERVAL_WITHOUT_WAKEUPS = 0.1
+
+_CLAIM = """
+UPDATE broker_messages
+SET available_at = :until, lease_token = :token, deliveries = deliveries + 1
+WHERE id IN (
+    SELECT id FROM broker_messages
+    WHERE subscription = :subscription AND available_at <= :now
+    ORDER BY id LIMIT :limit
+)
+RETURNING id, data, attributes, deliveries
+"""
+_NEXT_DUE = """
+SELECT
+    EXISTS (SELECT 1 FROM broker_subscriptions WHERE name = :subscription),
+    (SELECT MIN(available_at) FROM broker_messages WHERE subscription = :subscription)
+"""
+_INSERT = """
+INSERT INTO broker_messages (subscription, data, attributes, available_at, published_at)
+VALUES (?, ?, ?, ?, ?)
+"""
+_HELD = "id = ? AND subscription = ? AND lease_token = ?"
+
+#: A receipt taken apart: (message id, subscription, lease token), the order of `_HELD`.
+HeldKey = tuple[int, str, str]
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite_db.connect(path)
+    sqlite_db.migrate(conn, "broker", MIGRATIONS)
+    return conn
+
+
+def _ensure_subscription(conn: sqlite3.Connection, topic: str, subscription: str) -> str:
+    """The topic of the subscription, which existed already or was just created."""
+    with sqlite_db.write_transaction(conn):
+        conn.execute(
+            "INSERT INTO broker_subscriptions (name, topic) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (subscription, topic),
+        )
+        row = conn.execute(
+            "SELECT topic FROM broker_subscriptions WHERE name = ?", (subscription,)
+        ).fetchone()
+    return str(row[0])
+
+
+def _insert(conn: sqlite3.Connection, topic: str, rows: list[tuple[bytes, str]]) -> list[str]:
+    """Copy the messages to every subscription of the topic; returns those subscriptions."""
+    now = time.time()
+    with sqlite_db.write_transaction(conn):
+        subscriptions = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM broker_subscriptions WHERE topic = ? ORDER BY name", (topic,)
+            )
+        ]
+        conn.executemany(
+            _INSERT, [(name, *row, now, now) for name in subscriptions for row in rows]
+        )
+    return subscriptions
+
+
+def _claim(conn: sqlite3.Connection, subscription: str, max_messages: int, lease: float) -> Claim:
+    now = time.time()
+    token = new_lease_token()
+    parameters = {"until": now + lease, "token": token, "subscription": subscription}
+    with sqlite_db.write_transaction(conn):
+        rows = conn.execute(_CLAIM, {**parameters, "now": now, "limit": max_messages}).fetchall()
+        if not rows:
+            return Claim([], _retry_in(conn, subscription, now))
+    return Claim([_delivery(row, token) for row in sorted(rows)])
+
+
+def _retry_in(conn: sqlite3.Connection, subscription: str, now: float) -> float | None:
+    exists, next_due = conn.execute(_NEXT_DUE, {"subscription": subscription}).fetchone()
+    if not exists:
+        raise BrokerError(f"no subscription named {subscription!r}")
+    return None if next_due is None else next_due - now
+
+
+def _delivery(row: tuple[int, bytes, str, int], token: str) -> Delivery:
+    message_id, data, attributes, deliveries = row
+    return Delivery(
+        receipt=make_receipt(str(message_id), token),
+        message_id=str(message_id),
+        data=bytes(data),
+        attributes=json.loads(attributes),
+        deliveries=deliveries,
+    )
+
+
+def _ack(conn: sqlite3.Connection, keys: list[HeldKey]) -> None:
+    with sqlite_db.write_transaction(conn):
+        conn.executemany(f"DELETE FROM broker_messages WHERE {_HELD}", keys)
+
+
+def _nack(conn: sqlite3.Connection, keys: list[HeldKey], available_at: float) -> list[str]:
+    """Release the messages; returns the subscription when one was released."""
+    released = _update_held(conn, "available_at = ?, lease_token = NULL", keys, available_at)
+    return sorted(
+        {subscription for (_, subscription, _), done in zip(keys, released, strict=True) if done}
+    )
+
+
+def _extend(conn: sqlite3.Connection, keys: list[HeldKey], until: float) -> list[bool]:
+    return _update_held(conn, "available_at = ?", keys, until)
+
+
+def _update_held(
+    conn: sqlite3.Connection, assignments: str, keys: list[HeldKey], value: float
+) -> list[bool]:
+    """Apply `SET assignments` to each message still held by its key: which ones were."""
+    statement = f"UPDATE broker_messages SET {assignments} WHERE {_HELD}"
+    with sqlite_db.write_transaction(conn):
+        return [conn.execute(statement, (value, *key)).rowcount == 1 for key in keys]
+
+
+def _held_keys(subscription: str, receipts: Sequence[str]) -> list[HeldKey]:
+    return [
+        (message_id, subscription, token)
+        for message_id, token in map(parse_numeric_receipt, receipts)
+    ]
+
+
+class SqliteBroker:
+    """A durable broker in a SQLite file, which it may share with the SQLite store."""
+
+    def __init__(self, path: str, *, poll_interval: float | None = None) -> None:
+        self._path = path
+        self._poll_interval = poll_interval
+        self._db: sqlite_db.DbThread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._signals = Signals()
+        in_memory = path == ":memory:"
+        self._wake = None if in_memory else WakeChannel(Path(f"{path}.wake"))
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteBroker:
+        return cls(sqlite_db.path_from_url(url))
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        db = sqlite_db.DbThread("sublim-broker")
+        try:
+            self._conn = await db.run(_connect, self._path)
+        except sqlite3.Error as exc:
+            db.shutdown()
+            raise BrokerError(f"cannot open the broker database {self._path}: {exc}") from exc
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is None or self._conn is None:
+            return
+        db, conn, self._db, self._conn = self._db, self._conn, None, None
+        self._signals.notify_all()  # waiting pulls wake up to find the broker closed
+        await db.run(conn.close)
+        db.shutdown()
+        if self._wake is not None:
+            self._wake.close()
+
+    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+        check_name("topic", topic)
+        check_name("subscription", subscription)
+        existing = await self._run(_ensure_subscription, topic, subscription)
+        if existing != topic:
+            raise Conflict(f"subscription {subscription!r} exists on topic {existing!r}")
+
+    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+        check_name("topic", topic)
+        if messages:
+            rows = [(bytes(m.data), json.dumps(dict(m.attributes))) for m in messages]
+            await self._write_and_wake(_insert, topic, rows)
+
+    async def pull(
+        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    ) -> list[Delivery]:
+        check_name("subscription", subscription)
+        check_pull_arguments(max_messages, lease, wait)
+        poll_interval = self._poll_interval_while_waiting() if wait > 0 else math.inf
+
+        async def claim() -> Claim:
+            return await self._run(_claim, subscription, max_messages, lease)
+
+        signal = self._signals.of(subscription)
+        return await pull_waiting(signal, claim, wait=wait, poll_interval=poll_interval)
+
+    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
+        keys = _held_keys(subscription, receipts)
+        if keys:
+            await self._run(_ack, keys)
+
+    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
+        check_delay(delay)
+        keys = _held_keys(subscription, receipts)
+        if keys:
+            await self._write_and_wake(_nack, keys, time.time() + delay)
+
+    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
+        check_lease(lease)
+        keys = _held_keys(subscription, receipts)
+        held = await self._run(_extend, keys, time.time() + lease) if keys else []
+        return {receipt for receipt, kept in zip(receipts, held, strict=True) if not kept}
+
+    def _poll_interval_while_waiting(self) -> float:
+        """Start listening for wake-ups from other processes; how often to poll meanwhile."""
+        listening = self._wake is not None and self._wake.listen(self._on_wake)
+        if self._poll_interval is not None:
+            return self._poll_interval
+        return POLL_INTERVAL if listening else POLL_INTERVAL_WITHOUT_WAKEUPS
+
+    def _on_wake(self, subscriptions: list[str] | None) -> None:
+        if subscriptions is None:
+            self._signals.notify_all()
+        else:
+            self._signals.notify(subscriptions)
+
+    async def _write_and_wake(self, write: Callable[..., list[str]], *args: object) -> None:
+        """Run a write that makes messages available, then wake their pullers everywhere."""
+        subscriptions = await self._run(self._then_wake_other_processes, write, *args)
+        self._signals.notify(subscriptions)
+
+    def _then_wake_other_processes(
+        self, conn: sqlite3.Connection, write: Callable[..., list[str]], *args: object
+    ) -> list[str]:
+        subscriptions = write(conn, *args)
+        if self._wake is not None:
+            self._wake.send(subscriptions)
+        return subscriptions
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn(connection, *args)` on the database thread, translating sqlite3 errors."""
+        if self._db is None:
+            raise BrokerError("the broker is not open: call `await broker.open()` first")
+        try:
+            return await self._db.run(fn, self._conn, *args)
+        except sqlite3.Error as exc:
+            raise BrokerError(f"sqlite broker {self._path}: {exc}") from exc

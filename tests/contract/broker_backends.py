@@ -1,0 +1,72 @@
+"""Fixtures that run the broker contract suite against every broker backend.
+
+A backend joins the suite as one more `BrokerBackend` entry: a factory (an async context
+manager that yields an opened broker with fresh state and closes it afterwards) and the
+shortest lease the engine honours. A factory that needs a real engine calls
+`tests.engines.require_engine(...)` first, so that its tests skip (or fail under CI).
+Test modules load these fixtures with `pytest_plugins = ["tests.contract.broker_backends"]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sublim.broker.base import Broker
+from sublim.broker.memory import MemoryBroker
+from sublim.broker.sqlite import SqliteBroker
+
+BrokerFactory = Callable[[Path], AbstractAsyncContextManager[Broker]]
+
+
+@dataclass(frozen=True)
+class BrokerBackend:
+    open: BrokerFactory
+    #: A lease short enough to wait out in a test (engines such as Pub/Sub need 10 s).
+    short_lease: float = 0.3
+
+
+@asynccontextmanager
+async def opened_broker(broker: Broker) -> AsyncIterator[Broker]:
+    await broker.open()
+    try:
+        yield broker
+    finally:
+        await broker.close()
+
+
+def memory_broker(tmp_path: Path) -> AbstractAsyncContextManager[Broker]:
+    return opened_broker(MemoryBroker.from_url("memory://"))
+
+
+def sqlite_broker(tmp_path: Path) -> AbstractAsyncContextManager[Broker]:
+    # A safety-net poll this long cannot pass a timing test: only notifications can.
+    return opened_broker(SqliteBroker(str(tmp_path / "broker.db"), poll_interval=60.0))
+
+
+BROKER_BACKENDS: dict[str, BrokerBackend] = {
+    "memory": BrokerBackend(memory_broker),
+    "sqlite": BrokerBackend(sqlite_broker),
+}
+
+
+@pytest.fixture(params=list(BROKER_BACKENDS))
+def broker_backend(request: pytest.FixtureRequest) -> BrokerBackend:
+    backend: BrokerBackend = BROKER_BACKENDS[request.param]
+    return backend
+
+
+@pytest.fixture
+async def broker(broker_backend: BrokerBackend, tmp_path: Path) -> AsyncIterator[Broker]:
+    """A fresh, opened broker of each backend in turn."""
+    async with broker_backend.open(tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def short_lease(broker_backend: BrokerBackend) -> float:
+    return broker_backend.short_lease
