@@ -1,0 +1,3 @@
+from sublim.cli import main
+
+main()

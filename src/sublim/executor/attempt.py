@@ -1,0 +1,161 @@
+"""One attempt: from a delivered request message to its reported outcome and its ack."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from sublim.broker.base import Broker, Delivery
+from sublim.errors import InvalidInput
+from sublim.executor.pools import Outcome, Pool
+from sublim.executor.reporter import Reporter
+from sublim.messages import decode_request
+from sublim.model import ErrorInfo, ExecutionRequest, TaskStatus, Update, WorkerInfo, utcnow
+from sublim.policy import Verdict, verdict_for_error, verdict_for_value
+from sublim.task import Task
+
+log = logging.getLogger("sublim.executor")
+
+S = TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    """A task type consumed from one subscription."""
+
+    task_type: type[Task]
+    subscription: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptContext:
+    """What every attempt of a node shares."""
+
+    broker: Broker
+    reporter: Reporter
+    worker: WorkerInfo
+    lease_seconds: float
+    heartbeat_seconds: float
+
+
+class Attempt:
+    """Runs one delivery of an execution request on a pool and reports what happened."""
+
+    def __init__(self, ctx: AttemptContext, consumer: Consumer, delivery: Delivery) -> None:
+        self.ctx = ctx
+        self.consumer = consumer
+        self.delivery = delivery
+        self._seq = itertools.count(1)
+        self._started_at: datetime | None = None
+        self.request: ExecutionRequest | None = None
+        self.number = 0
+
+    async def run(self, pool: Pool) -> None:
+        request = self._decode()
+        if request is None:
+            await self._ack()
+            return
+        self.request = request
+        self.number = request.attempt + self.delivery.deliveries - 1
+        if self.number > request.max_attempts:
+            await self._finish(Verdict(S.INCOMPLETE, reason="previous attempt lost; no attempts remain"))
+            return
+        task = self._validate(request)
+        if isinstance(task, Verdict):
+            await self._finish(task)
+        else:
+            await self._execute(pool, task)
+
+    async def release(self, reason: str) -> None:
+        """Give the delivery back (shutdown): the attempt is Incomplete and redelivered."""
+        if self.request is None:
+            return
+        await self._report(Verdict(S.INCOMPLETE, reason=reason))
+        await self.ctx.broker.nack(self.consumer.subscription, [self.delivery.receipt])
+
+    def _decode(self) -> ExecutionRequest | None:
+        try:
+            return decode_request(self.delivery.data)
+        except InvalidInput as exc:
+            log.error("acking undecodable request %s on %s: %s", self.delivery.message_id,
+                      self.consumer.subscription, exc)
+            return None
+
+    def _validate(self, request: ExecutionRequest) -> Task | Verdict:
+        """The task, or an Error verdict: a payload that does not decode is never retried."""
+        try:
+            return self.consumer.task_type.model_validate(request.payload)
+        except ValidationError as exc:
+            error = ErrorInfo(type="InvalidPayload", message=str(exc))
+            reason = f"payload does not decode into {self.consumer.task_type.__name__}"
+            return Verdict(S.ERROR, error=error, reason=reason)
+
+    async def _execute(self, pool: Pool, task: Task) -> None:
+        self._started_at = utcnow()
+        self.ctx.reporter.send(self._update(S.RUNNING))
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            outcome = await pool.run(task, time_limit=type(task).time_limit)
+        finally:
+            heartbeat.cancel()
+        await self._finish(self._verdict(outcome), outcome.duration_seconds)
+
+    def _verdict(self, outcome: Outcome) -> Verdict:
+        assert self.request is not None
+        if outcome.error is None:
+            return verdict_for_value(outcome.value)
+        return verdict_for_error(
+            outcome.error, attempt=self.number, max_attempts=self.request.max_attempts,
+            crashed=outcome.crashed,
+        )
+
+    async def _finish(self, verdict: Verdict, duration: float | None = None) -> None:
+        await self._report(verdict, duration)
+        if verdict.retry_in is not None:
+            await self.ctx.broker.nack(
+                self.consumer.subscription, [self.delivery.receipt], delay=verdict.retry_in
+            )
+        else:
+            await self._ack()
+
+    async def _report(self, verdict: Verdict, duration: float | None = None) -> None:
+        update = self._update(
+            verdict.status, result=verdict.data, error=verdict.error, duration=duration,
+            complete=True, reason=verdict.reason,
+        )
+        await self.ctx.reporter.send(update)
+
+    async def _ack(self) -> None:
+        await self.ctx.reporter.ack(self.consumer.subscription, self.delivery.receipt)
+
+    async def _heartbeat(self) -> None:
+        subscription, receipt = self.consumer.subscription, self.delivery.receipt
+        while True:
+            await asyncio.sleep(self.ctx.heartbeat_seconds)
+            lost = await self.ctx.broker.extend(subscription, [receipt], lease=self.ctx.lease_seconds)
+            if lost:
+                log.warning("lease of %s lost: another consumer may run it", self.delivery.message_id)
+            self.ctx.reporter.send(self._update(S.RUNNING))
+
+    def _update(self, status: TaskStatus, **fields: Any) -> Update:
+        assert self.request is not None
+        return Update(
+            execution_id=self.request.execution_id,
+            task_id=self.request.task_id,
+            attempt=self.number,
+            seq=next(self._seq),
+            status=status,
+            result=fields.get("result"),
+            error=fields.get("error"),
+            duration_seconds=fields.get("duration"),
+            worker=self.ctx.worker,
+            started_at=self._started_at,
+            complete=fields.get("complete", False),
+            reason=fields.get("reason"),
+        )

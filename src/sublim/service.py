@@ -1,0 +1,316 @@
+"""The core service: the logic of the API, without HTTP.
+
+One explicit object, built from a store and a broker, that creates, changes and deletes tasks,
+enqueues executions, records the updates executors send, and sweeps what was lost. The HTTP
+API, the CLI's `up` and the testing harness are thin layers over it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sublim.backends import broker_from_url, store_from_url
+from sublim.batching import Batcher
+from sublim.broker.base import Broker, Delivery
+from sublim.config import Settings
+from sublim.errors import ExecutionNotFound, IllegalTransition, InvalidInput
+from sublim.messages import decode_update, request_message
+from sublim.model import (
+    Change,
+    Event,
+    Execution,
+    ExecutionRequest,
+    TaskRecord,
+    TaskStatus,
+    Update,
+    apply_update,
+    transition,
+    utcnow,
+)
+from sublim.store.base import ExecutionQuery, ModifyFn, Page, Store, TaskPatch, TaskQuery
+
+log = logging.getLogger("sublim.service")
+
+S = TaskStatus
+
+
+def default_subscription(topic: str) -> str:
+    return f"{topic}-sub"
+
+
+def fold_updates(execution: Execution, updates: Sequence[Update]) -> Change:
+    """Apply several updates of one execution, oldest first, as one change."""
+    change = Change(outcome="ignored", execution=execution)
+    events: list[Event] = []
+    for update in sorted(updates, key=lambda u: (u.attempt, u.seq)):
+        step = apply_update(change.execution, update)
+        if step.changed:
+            events.extend(step.new_events)
+            change = step
+    if events or change.changed:
+        return change.model_copy(update={"new_events": tuple(events)})
+    return change
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    republished: int = 0
+    lost: int = 0
+
+
+class Service:
+    """Tasks, executions and updates over one store and one broker."""
+
+    def __init__(self, store: Store, broker: Broker, settings: Settings | None = None) -> None:
+        self.store = store
+        self.broker = broker
+        self.settings = settings or Settings()
+        self._subscribed: set[str] = set()
+        self._enqueuer: Batcher[Execution, Execution] = Batcher(self._dispatch_batch, name="enqueue")
+        self._recorder: Batcher[Update, Change | None] = Batcher(self._record_batch, name="record")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Service:
+        store = store_from_url(settings.store_url)
+        broker = broker_from_url(settings.broker_url)
+        return cls(store, broker, settings)
+
+    async def open(self) -> None:
+        await self.store.open()
+        await self.broker.open()
+        topic = self.settings.updates_topic
+        await self.broker.ensure_subscription(topic, default_subscription(topic))
+
+    async def close(self) -> None:
+        await self._enqueuer.close()
+        await self._recorder.close()
+        await self.broker.close()
+        await self.store.close()
+
+    async def __aenter__(self) -> Service:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def create_task(
+        self,
+        topic: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        labels: dict[str, str] | None = None,
+        execute: bool = False,
+        max_attempts: int | None = None,
+    ) -> tuple[TaskRecord, Execution | None]:
+        """Create a task; with `execute`, also enqueue its first execution."""
+        task = TaskRecord(name=name or topic, topic=topic, payload=payload or {}, labels=labels or {})
+        task = await self.store.create_task(task)
+        if not execute:
+            return task, None
+        execution = await self.enqueue(task.id, max_attempts=max_attempts)
+        return await self.store.get_task(task.id), execution
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        return await self.store.get_task(task_id)
+
+    async def list_tasks(self, query: TaskQuery) -> Page[TaskRecord]:
+        return await self.store.list_tasks(query)
+
+    async def update_task(self, task_id: str, patch: TaskPatch) -> TaskRecord:
+        return await self.store.update_task(task_id, patch)
+
+    async def delete_task(self, task_id: str) -> None:
+        await self.store.delete_task(task_id)
+
+    # -- executions --------------------------------------------------------------------------
+
+    async def enqueue(self, task_id: str, *, max_attempts: int | None = None) -> Execution:
+        """Record a new execution of a task and publish it (Initialized → ReadyForDispatch →
+        Dispatched). If the process dies between the record and the publish, the sweeper
+        publishes it later: a committed execution is never lost."""
+        task = await self.store.get_task(task_id)
+        execution = self._new_execution(task, max_attempts)
+        return await self._enqueuer(execution)
+
+    def _new_execution(self, task: TaskRecord, max_attempts: int | None) -> Execution:
+        now = utcnow()
+        events = (
+            Event(status=S.INITIALIZED, at=now, attempt=1, reason="execution requested"),
+            Event(status=S.READY_FOR_DISPATCH, at=now, attempt=1, reason="recorded"),
+        )
+        return Execution(
+            task_id=task.id,
+            topic=task.topic,
+            status=S.READY_FOR_DISPATCH,
+            max_attempts=max_attempts or self.settings.max_attempts,
+            payload=task.payload,
+            created_at=now,
+            events=events,
+        )
+
+    async def _dispatch_batch(self, executions: Sequence[Execution]) -> list[Execution]:
+        await self.store.create_executions(executions)
+        return await self._publish(executions, reason="published")
+
+    async def _publish(self, executions: Sequence[Execution], *, reason: str) -> list[Execution]:
+        by_topic: dict[str, list[Execution]] = defaultdict(list)
+        for execution in executions:
+            by_topic[execution.topic].append(execution)
+        for topic, group in by_topic.items():
+            await self._ensure_topic(topic)
+            await self.broker.publish(topic, [request_message(_request_of(e)) for e in group])
+        changes = await self.store.modify_executions(
+            [e.id for e in executions], lambda e: _mark_dispatched(e, reason)
+        )
+        current = {change.execution.id: change.execution for change in changes}
+        return [current.get(e.id, e) for e in executions]
+
+    async def _ensure_topic(self, topic: str) -> None:
+        if topic not in self._subscribed:
+            await self.broker.ensure_subscription(topic, default_subscription(topic))
+            self._subscribed.add(topic)
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        return await self.store.get_execution(execution_id)
+
+    async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
+        return await self.store.list_executions(query)
+
+    async def cancel(self, execution_id: str, *, by: str = "user") -> Execution:
+        """Cancel an execution that has not finished; `IllegalTransition` if it has."""
+        changes = await self.store.modify_executions(
+            [execution_id], lambda e: transition(e, S.CANCELLED, reason=f"cancelled by {by}")
+        )
+        if not changes:
+            raise ExecutionNotFound(execution_id)
+        if not changes[0].changed:
+            raise IllegalTransition(changes[0].reason or "cannot cancel")
+        return await self.store.get_execution(execution_id)
+
+    # -- updates -----------------------------------------------------------------------------
+
+    async def record_update(self, update: Update) -> Change | None:
+        """Record one update (batched with concurrent callers); None if its execution is unknown."""
+        return await self._recorder(update)
+
+    async def record_updates(self, updates: Sequence[Update]) -> list[Change]:
+        """Apply updates to their executions in one store transaction."""
+        by_execution: dict[str, list[Update]] = defaultdict(list)
+        for update in updates:
+            by_execution[update.execution_id].append(update)
+        changes = await self.store.modify_executions(
+            list(by_execution), lambda e: fold_updates(e, by_execution[e.id])
+        )
+        _log_unknown(by_execution.keys() - {c.execution.id for c in changes})
+        return changes
+
+    async def _record_batch(self, updates: Sequence[Update]) -> list[Change | None]:
+        changes = {c.execution.id: c for c in await self.record_updates(updates)}
+        return [changes.get(u.execution_id) for u in updates]
+
+    async def consume_updates(self, stop: asyncio.Event, *, batch: int = 500) -> None:
+        """Pull updates from the updates topic and record them until `stop` is set."""
+        subscription = default_subscription(self.settings.updates_topic)
+        lease = self.settings.lease_seconds
+        while not stop.is_set():
+            deliveries = await self.broker.pull(subscription, batch, lease=lease, wait=0.5)
+            if deliveries:
+                await self._record_deliveries(subscription, deliveries)
+
+    async def _record_deliveries(self, subscription: str, deliveries: Sequence[Delivery]) -> None:
+        updates = []
+        for delivery in deliveries:
+            try:
+                updates.append(decode_update(delivery.data))
+            except InvalidInput as exc:
+                log.error("dropping undecodable update message %s: %s", delivery.message_id, exc)
+        await self.record_updates(updates)
+        await self.broker.ack(subscription, [d.receipt for d in deliveries])
+
+    # -- sweeping ----------------------------------------------------------------------------
+
+    async def sweep(self) -> SweepReport:
+        """Publish what was committed but not published; record lost attempts Incomplete."""
+        republished = await self._sweep_outbox()
+        lost = await self._sweep_lost_attempts()
+        return SweepReport(republished=republished, lost=lost)
+
+    async def _sweep_outbox(self) -> int:
+        cutoff = utcnow() - timedelta(seconds=self.settings.outbox_grace_seconds)
+        query = ExecutionQuery(statuses=frozenset({S.READY_FOR_DISPATCH}), created_before=cutoff, limit=500)
+        stuck = (await self.store.list_executions(query)).items
+        if stuck:
+            log.warning("publishing %d executions recorded but never published", len(stuck))
+            await self._publish(stuck, reason="published by the sweeper")
+        return len(stuck)
+
+    async def _sweep_lost_attempts(self) -> int:
+        cutoff = utcnow() - timedelta(seconds=self.settings.heartbeat_timeout_seconds)
+        query = ExecutionQuery(statuses=frozenset({S.RUNNING}), heartbeat_before=cutoff, limit=500)
+        silent = (await self.store.list_executions(query)).items
+        if not silent:
+            return 0
+        changes = await self.store.modify_executions([e.id for e in silent], _lost_if_silent(cutoff))
+        lost = sum(change.changed for change in changes)
+        if lost:
+            log.warning("%d running attempts stopped heartbeating: recorded Incomplete", lost)
+        return lost
+
+    async def run_sweeper(self, stop: asyncio.Event) -> None:
+        """Sweep every `sweep_interval_seconds` until `stop` is set."""
+        while not stop.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweep failed; trying again in %.0f s", self.settings.sweep_interval_seconds)
+            await _wait_or_timeout(stop, self.settings.sweep_interval_seconds)
+
+
+def _request_of(execution: Execution) -> ExecutionRequest:
+    return ExecutionRequest(
+        execution_id=execution.id,
+        task_id=execution.task_id,
+        topic=execution.topic,
+        attempt=execution.attempt,
+        max_attempts=execution.max_attempts,
+        payload=execution.payload,
+    )
+
+
+def _mark_dispatched(execution: Execution, reason: str) -> Change:
+    if execution.status != S.READY_FOR_DISPATCH:  # a worker's update came first
+        return Change(outcome="ignored", execution=execution, reason="already past dispatch")
+    return transition(execution, S.DISPATCHED, reason=reason)
+
+
+def _lost_if_silent(cutoff: datetime) -> ModifyFn:
+    def mark(execution: Execution) -> Change:
+        last_sign = execution.heartbeat_at or execution.created_at
+        if execution.status != S.RUNNING or last_sign >= cutoff:
+            return Change(outcome="ignored", execution=execution, reason="alive")
+        reason = f"no heartbeat since {last_sign.isoformat()}: worker lost"
+        return transition(execution, S.INCOMPLETE, reason=reason)
+
+    return mark
+
+
+def _log_unknown(execution_ids: set[str]) -> None:
+    for execution_id in execution_ids:
+        log.warning("update for unknown execution %s ignored", execution_id)
+
+
+async def _wait_or_timeout(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
