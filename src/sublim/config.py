@@ -58,6 +58,32 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(3, ge=1, validation_alias=_env("max_attempts"),
                               description="default attempts per execution")
+    host: str = Field("127.0.0.1", validation_alias=_env("host"),
+                      description="address the API (or datastore) listens on")
+    port: int = Field(8080, ge=0, le=65535, validation_alias=_env("port", "PORT"),
+                      description="port of the HTTP API")
+    datastore_port: int = Field(50051, ge=0, le=65535, validation_alias=_env("datastore_port"),
+                                description="port of the gRPC datastore service")
+    datastore_address: str | None = Field(
+        None, validation_alias=_env("datastore_address", "DATASTORE_ADDRESS"),
+        description="host:port of a `sublim datastore`; when set, the store is grpc://ADDRESS",
+    )
+    use_tls: bool = Field(False, validation_alias=_env("use_tls", "USE_TLS"),
+                          description="talk to the datastore over TLS (grpcs://)")
+    project_id: str | None = Field(None, validation_alias=_env("project_id", "GOOGLE_PROJECT_ID"),
+                                   description="Google Cloud project (pubsub:// and firestore://)")
+    api_tokens: dict[str, list[Literal["read", "write", "admin"]]] = Field(
+        default_factory=dict, validation_alias=_env("api_tokens"),
+        description='bearer tokens and their scopes, as JSON: {"TOKEN": ["read", "write"]}',
+    )
+    auth: Literal["auto", "required", "off"] = Field(
+        "auto", validation_alias=_env("auth"),
+        description="auto: required unless the API listens on loopback only",
+    )
+    push_token: str | None = Field(None, validation_alias=_env("push_token"),
+                                   description="secret the push route requires (?token=…)")
+    max_body_bytes: int = Field(1_048_576, gt=0, validation_alias=_env("max_body_bytes"),
+                                description="largest request body the API accepts (413 above)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("log_level", "LOG_LEVEL"), description="log level"
     )
@@ -67,6 +93,13 @@ class Settings(BaseSettings):
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
         return self
+
+    @property
+    def effective_store_url(self) -> str:
+        """The store URL, or the datastore's when `datastore_address` is set (the original's way)."""
+        if self.datastore_address:
+            return f"{'grpcs' if self.use_tls else 'grpc'}://{self.datastore_address}"
+        return self.store_url
 
     @classmethod
     def settings_customise_sources(

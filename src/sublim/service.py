@@ -77,7 +77,7 @@ class Service:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:
-        store = store_from_url(settings.store_url)
+        store = store_from_url(settings.effective_store_url)
         broker = broker_from_url(settings.broker_url)
         return cls(store, broker, settings)
 
