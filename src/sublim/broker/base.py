@@ -8,9 +8,11 @@ Semantics, shared by every backend (and checked by one contract suite):
   the lease passes, no other consumer receives it. It waits up to `wait` seconds for the first
   message, woken by a notification, never by a fixed sleep.
 - `ack` removes a delivered message; `nack` makes it available again (after `delay`);
-  `extend` pushes its lease further. A receipt whose lease has passed is stale: `ack` and
-  `nack` ignore it and `extend` reports it lost, so a slow consumer cannot remove a message
-  that was handed to another one.
+  `extend` pushes its lease further. A receipt is stale once its lease has passed and the
+  message was handed out again (or once it was acked or nacked): `ack` and `nack` ignore it
+  and `extend` reports it lost, so a slow consumer cannot remove a message that was handed to
+  another one. A receipt whose lease passed while nobody took the message yet may still be
+  honoured, as most engines do.
 - A message whose lease passes without an ack is delivered again, with `deliveries` one
   higher (at-least-once). Order is first-in first-out per subscription, as far as the engine
   keeps it.
@@ -32,7 +34,8 @@ def check_name(kind: str, name: str) -> str:
     """Topic and subscription names: a letter, then letters, digits, '.', '_' or '-'."""
     if not _NAME.match(name):
         raise InvalidInput(
-            f"invalid {kind} name {name!r}: use a letter, then up to 199 letters, digits, '.', '_' or '-'"
+            f"invalid {kind} name {name!r}: "
+            "use a letter, then up to 199 letters, digits, '.', '_' or '-'"
         )
     return name
 
@@ -81,7 +84,9 @@ class Broker(Protocol):
 
     async def ack(self, subscription: str, receipts: Sequence[str]) -> None: ...
 
-    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None: ...
+    async def nack(
+        self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0
+    ) -> None: ...
 
     async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
         """Extend leases; returns the receipts that were no longer held (lost)."""
