@@ -45,7 +45,7 @@ BROKERS: dict[str, Backend] = {
 
 def scheme_of(url: str) -> str:
     scheme = urlsplit(url).scheme
-    if not scheme:
+    if not scheme or "://" not in url:
         raise ConfigError(f"backend URL {url!r} has no scheme (such as sqlite:///sublim.db)")
     return scheme.split("+", 1)[0].lower()
 

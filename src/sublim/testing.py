@@ -90,12 +90,24 @@ class Harness:
 
 
 def run_inline(task: Task) -> TaskResult:
-    """Run `task.execute()` here and now; the outcome as a worker would report it.
+    """Run `task.execute()` here and now (from sync code); the outcome as a worker reports it.
 
     An exception propagates, so that a test sees it with its traceback.
     """
     value: Any = task.execute()
     if asyncio.iscoroutine(value):
         value = asyncio.run(value)
+    return _as_result(value)
+
+
+async def run_inline_async(task: Task) -> TaskResult:
+    """`run_inline` for async tests: awaits an async `execute` on the running loop."""
+    value: Any = task.execute()
+    if asyncio.iscoroutine(value):
+        value = await value
+    return _as_result(value)
+
+
+def _as_result(value: Any) -> TaskResult:
     verdict = verdict_for_value(value)
     return TaskResult(status=verdict.status, data=verdict.data)
