@@ -13,6 +13,7 @@ import pytest
 
 from sublim.config import Settings
 from sublim.service import Service
+from tests.e2e.deployments import DEPLOYMENTS, Deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,9 +47,10 @@ class ExecutorProcesses:
                 proc.wait()
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'sublim.db'}"
+@pytest.fixture(params=sorted(DEPLOYMENTS))
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    with DEPLOYMENTS[request.param](tmp_path) as made:
+        yield made
 
 
 @pytest.fixture
@@ -57,9 +59,9 @@ def record_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def e2e_settings(sqlite_url: str) -> Settings:
+def e2e_settings(deployment: Deployment) -> Settings:
     return Settings(
-        store_url=sqlite_url, broker_url=sqlite_url, lease_seconds=2.0, heartbeat_seconds=0.5,
+        store_url=deployment.store_url, broker_url=deployment.broker_url, lease_seconds=2.0, heartbeat_seconds=0.5,
         heartbeat_timeout_seconds=3.0, sweep_interval_seconds=0.5, shutdown_grace_seconds=5.0,
     )
 
@@ -69,6 +71,7 @@ def executors(e2e_settings: Settings, record_file: Path, tmp_path: Path) -> Iter
     env = dict(os.environ)
     env.update({
         "SUBLIM_BROKER_URL": e2e_settings.broker_url,
+        "SUBLIM_STORE_URL": e2e_settings.store_url,
         "SUBLIM_LEASE_SECONDS": str(e2e_settings.lease_seconds),
         "SUBLIM_HEARTBEAT_SECONDS": str(e2e_settings.heartbeat_seconds),
         "SUBLIM_SHUTDOWN_GRACE_SECONDS": str(e2e_settings.shutdown_grace_seconds),

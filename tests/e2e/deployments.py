@@ -1,0 +1,32 @@
+"""The deployments end-to-end tests run on: a store URL and a broker URL per name.
+
+Each entry makes fresh, empty backends for one test and skips (or fails under CI=true) when
+its engine is absent. A new engine is one more entry in `DEPLOYMENTS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Deployment:
+    store_url: str
+    broker_url: str
+
+
+
+
+@contextmanager
+def sqlite(tmp_path: Path) -> Iterator[Deployment]:
+    url = f"sqlite:///{tmp_path / 'sublim.db'}"
+    yield Deployment(url, url)
+
+
+#: name -> a context manager factory taking the test's tmp_path and yielding a Deployment.
+DEPLOYMENTS: dict[str, Callable[[Path], AbstractContextManager[Deployment]]] = {
+    "sqlite": sqlite,
+}
