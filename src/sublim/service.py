@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sublim.backends import broker_from_url, store_from_url
@@ -29,11 +29,11 @@ from sublim.model import (
     TaskRecord,
     TaskStatus,
     Update,
-    apply_update,
-    transition,
     utcnow,
 )
-from sublim.store.base import ExecutionQuery, ModifyFn, Page, Store, TaskPatch, TaskQuery
+from sublim.modifiers import ApplyUpdates, Cancel, MarkDispatched, MarkLostIfSilent
+from sublim.modifiers import fold_updates as fold_updates  # re-exported: its former home
+from sublim.store.base import ExecutionQuery, Page, Store, TaskPatch, TaskQuery
 
 log = logging.getLogger("sublim.service")
 
@@ -42,20 +42,6 @@ S = TaskStatus
 
 def default_subscription(topic: str) -> str:
     return f"{topic}-sub"
-
-
-def fold_updates(execution: Execution, updates: Sequence[Update]) -> Change:
-    """Apply several updates of one execution, oldest first, as one change."""
-    change = Change(outcome="ignored", execution=execution)
-    events: list[Event] = []
-    for update in sorted(updates, key=lambda u: (u.attempt, u.seq)):
-        step = apply_update(change.execution, update)
-        if step.changed:
-            events.extend(step.new_events)
-            change = step
-    if events or change.changed:
-        return change.model_copy(update={"new_events": tuple(events)})
-    return change
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +156,7 @@ class Service:
             await self._ensure_topic(topic)
             await self.broker.publish(topic, [request_message(_request_of(e)) for e in group])
         changes = await self.store.modify_executions(
-            [e.id for e in executions], lambda e: _mark_dispatched(e, reason)
+            [e.id for e in executions], MarkDispatched(reason)
         )
         current = {change.execution.id: change.execution for change in changes}
         return [current.get(e.id, e) for e in executions]
@@ -188,9 +174,7 @@ class Service:
 
     async def cancel(self, execution_id: str, *, by: str = "user") -> Execution:
         """Cancel an execution that has not finished; `IllegalTransition` if it has."""
-        changes = await self.store.modify_executions(
-            [execution_id], lambda e: transition(e, S.CANCELLED, reason=f"cancelled by {by}")
-        )
+        changes = await self.store.modify_executions([execution_id], Cancel(by))
         if not changes:
             raise ExecutionNotFound(execution_id)
         if not changes[0].changed:
@@ -205,13 +189,9 @@ class Service:
 
     async def record_updates(self, updates: Sequence[Update]) -> list[Change]:
         """Apply updates to their executions in one store transaction."""
-        by_execution: dict[str, list[Update]] = defaultdict(list)
-        for update in updates:
-            by_execution[update.execution_id].append(update)
-        changes = await self.store.modify_executions(
-            list(by_execution), lambda e: fold_updates(e, by_execution[e.id])
-        )
-        _log_unknown(by_execution.keys() - {c.execution.id for c in changes})
+        modifier = ApplyUpdates(tuple(updates))
+        changes = await self.store.modify_executions(modifier.execution_ids, modifier)
+        _log_unknown(set(modifier.execution_ids) - {c.execution.id for c in changes})
         return changes
 
     async def _record_batch(self, updates: Sequence[Update]) -> list[Change | None]:
@@ -260,7 +240,8 @@ class Service:
         silent = (await self.store.list_executions(query)).items
         if not silent:
             return 0
-        changes = await self.store.modify_executions([e.id for e in silent], _lost_if_silent(cutoff))
+        lost_if_silent = MarkLostIfSilent(cutoff)
+        changes = await self.store.modify_executions([e.id for e in silent], lost_if_silent)
         lost = sum(change.changed for change in changes)
         if lost:
             log.warning("%d running attempts stopped heartbeating: recorded Incomplete", lost)
@@ -285,23 +266,6 @@ def _request_of(execution: Execution) -> ExecutionRequest:
         max_attempts=execution.max_attempts,
         payload=execution.payload,
     )
-
-
-def _mark_dispatched(execution: Execution, reason: str) -> Change:
-    if execution.status != S.READY_FOR_DISPATCH:  # a worker's update came first
-        return Change(outcome="ignored", execution=execution, reason="already past dispatch")
-    return transition(execution, S.DISPATCHED, reason=reason)
-
-
-def _lost_if_silent(cutoff: datetime) -> ModifyFn:
-    def mark(execution: Execution) -> Change:
-        last_sign = execution.heartbeat_at or execution.created_at
-        if execution.status != S.RUNNING or last_sign >= cutoff:
-            return Change(outcome="ignored", execution=execution, reason="alive")
-        reason = f"no heartbeat since {last_sign.isoformat()}: worker lost"
-        return transition(execution, S.INCOMPLETE, reason=reason)
-
-    return mark
 
 
 def _log_unknown(execution_ids: set[str]) -> None:

@@ -58,6 +58,10 @@ class TaskPatch(Model):
     labels: dict[str, str] | None = None
 
 
+#: What `modify_executions` applies to each execution. The core passes only the named,
+#: serializable modifiers of `sublim.modifiers` (each one is a `ModifyFn`): a remote store
+#: sends those by name in one round trip; any other callable still works everywhere, and a
+#: remote store applies it by optimistic read, compare and write (see `sublim.store.remote`).
 ModifyFn = Callable[[Execution], Change]
 
 
