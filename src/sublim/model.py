@@ -186,6 +186,8 @@ class Update(Model):
     #: True when this is the attempt's last word (a result, an error, a retry).
     complete: bool = False
     reason: str | None = None
+    #: The task type's own max_attempts, when it sets one (it overrides the enqueue default).
+    max_attempts: int | None = Field(default=None, ge=1)
 
 
 class ExecutionRequest(Model):
@@ -264,6 +266,8 @@ def apply_update(execution: Execution, update: Update) -> Change:
         return _ignored(execution, "execution already finished")
     if (update.attempt, update.seq) <= (execution.attempt, execution.last_seq):
         return _ignored(execution, "stale or duplicate update")
+    if update.max_attempts is not None and update.max_attempts != execution.max_attempts:
+        execution = execution.model_copy(update={"max_attempts": update.max_attempts})
     if update.attempt > execution.attempt:
         return _apply_new_attempt(execution, update)
     return _apply_same_attempt(execution, update)

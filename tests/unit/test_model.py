@@ -209,3 +209,10 @@ def test_the_event_log_follows_the_transition_table(history: list[Update], data:
         )
         previous = event.status
     assert [e.attempt for e in final.events] == sorted(e.attempt for e in final.events)
+
+
+def test_an_update_carrying_the_task_types_max_attempts_overrides_the_enqueued_one() -> None:
+    running = apply_update(dispatched(max_attempts=3), update(S.RUNNING, 1, max_attempts=1)).execution
+    assert running.max_attempts == 1
+    lost = transition(running, S.INCOMPLETE, reason="worker lost").execution
+    assert lost.finished

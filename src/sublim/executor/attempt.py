@@ -63,7 +63,7 @@ class Attempt:
             return
         self.request = request
         self.number = request.attempt + self.delivery.deliveries - 1
-        if self.number > request.max_attempts:
+        if self.number > self.max_attempts:
             await self._finish(Verdict(S.INCOMPLETE, reason="previous attempt lost; no attempts remain"))
             return
         task = self._validate(request)
@@ -71,6 +71,12 @@ class Attempt:
             await self._finish(task)
         else:
             await self._execute(pool, task)
+
+    @property
+    def max_attempts(self) -> int:
+        """The task type's own max_attempts, else the one the request was enqueued with."""
+        assert self.request is not None
+        return self.consumer.task_type.max_attempts or self.request.max_attempts
 
     async def release(self, reason: str) -> None:
         """Give the delivery back (shutdown): the attempt is Incomplete and redelivered."""
@@ -111,7 +117,7 @@ class Attempt:
         if outcome.error is None:
             return verdict_for_value(outcome.value)
         return verdict_for_error(
-            outcome.error, attempt=self.number, max_attempts=self.request.max_attempts,
+            outcome.error, attempt=self.number, max_attempts=self.max_attempts,
             crashed=outcome.crashed,
         )
 
@@ -158,4 +164,5 @@ class Attempt:
             started_at=self._started_at,
             complete=fields.get("complete", False),
             reason=fields.get("reason"),
+            max_attempts=self.consumer.task_type.max_attempts,
         )
