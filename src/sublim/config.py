@@ -29,61 +29,115 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
 
-    store_url: str = Field(DEFAULT_URL, validation_alias=_env("store_url"),
-                           description="where tasks and executions are kept")
-    broker_url: str = Field(DEFAULT_URL, validation_alias=_env("broker_url"),
-                            description="the message queue between the API and executors")
+    store_url: str = Field(
+        DEFAULT_URL,
+        validation_alias=_env("store_url"),
+        description="where tasks and executions are kept",
+    )
+    broker_url: str = Field(
+        DEFAULT_URL,
+        validation_alias=_env("broker_url"),
+        description="the message queue between the API and executors",
+    )
     updates_topic: str = Field(
         DEFAULT_UPDATES_TOPIC,
         validation_alias=_env("updates_topic", "GOOGLE_EXECUTION_UPDATES_TOPIC_ID"),
         description="topic carrying execution updates back from executors",
     )
-    lease_seconds: float = Field(30.0, gt=0, validation_alias=_env("lease_seconds"),
-                                 description="how long a delivery is held before redelivery")
-    heartbeat_seconds: float = Field(10.0, gt=0, validation_alias=_env("heartbeat_seconds"),
-                                     description="interval of a running attempt's heartbeat")
+    lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("lease_seconds"),
+        description="how long a delivery is held before redelivery",
+    )
+    heartbeat_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("heartbeat_seconds"),
+        description="interval of a running attempt's heartbeat",
+    )
     heartbeat_timeout_seconds: float = Field(
-        60.0, gt=0, validation_alias=_env("heartbeat_timeout_seconds"),
+        60.0,
+        gt=0,
+        validation_alias=_env("heartbeat_timeout_seconds"),
         description="silence after which the sweeper records a running attempt Incomplete",
     )
     outbox_grace_seconds: float = Field(
-        10.0, gt=0, validation_alias=_env("outbox_grace_seconds"),
+        10.0,
+        gt=0,
+        validation_alias=_env("outbox_grace_seconds"),
         description="age after which an unpublished execution is published by the sweeper",
     )
-    sweep_interval_seconds: float = Field(5.0, gt=0, validation_alias=_env("sweep_interval_seconds"),
-                                          description="how often the sweeper runs")
+    sweep_interval_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_env("sweep_interval_seconds"),
+        description="how often the sweeper runs",
+    )
     shutdown_grace_seconds: float = Field(
-        30.0, ge=0, validation_alias=_env("shutdown_grace_seconds"),
+        30.0,
+        ge=0,
+        validation_alias=_env("shutdown_grace_seconds"),
         description="time in-flight work gets to finish on SIGTERM before it is released",
     )
-    max_attempts: int = Field(3, ge=1, validation_alias=_env("max_attempts"),
-                              description="default attempts per execution")
-    host: str = Field("127.0.0.1", validation_alias=_env("host"),
-                      description="address the API (or datastore) listens on")
-    port: int = Field(8080, ge=0, le=65535, validation_alias=_env("port", "PORT"),
-                      description="port of the HTTP API")
-    datastore_port: int = Field(50051, ge=0, le=65535, validation_alias=_env("datastore_port"),
-                                description="port of the gRPC datastore service")
+    max_attempts: int = Field(
+        3, ge=1, validation_alias=_env("max_attempts"), description="default attempts per execution"
+    )
+    host: str = Field(
+        "127.0.0.1",
+        validation_alias=_env("host"),
+        description="address the API (or datastore) listens on",
+    )
+    port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        validation_alias=_env("port", "PORT"),
+        description="port of the HTTP API",
+    )
+    datastore_port: int = Field(
+        50051,
+        ge=0,
+        le=65535,
+        validation_alias=_env("datastore_port"),
+        description="port of the gRPC datastore service",
+    )
     datastore_address: str | None = Field(
-        None, validation_alias=_env("datastore_address", "DATASTORE_ADDRESS"),
+        None,
+        validation_alias=_env("datastore_address", "DATASTORE_ADDRESS"),
         description="host:port of a `sublim datastore`; when set, the store is grpc://ADDRESS",
     )
-    use_tls: bool = Field(False, validation_alias=_env("use_tls", "USE_TLS"),
-                          description="talk to the datastore over TLS (grpcs://)")
-    project_id: str | None = Field(None, validation_alias=_env("project_id", "GOOGLE_PROJECT_ID"),
-                                   description="Google Cloud project (pubsub:// and firestore://)")
+    use_tls: bool = Field(
+        False,
+        validation_alias=_env("use_tls", "USE_TLS"),
+        description="talk to the datastore over TLS (grpcs://)",
+    )
+    project_id: str | None = Field(
+        None,
+        validation_alias=_env("project_id", "GOOGLE_PROJECT_ID"),
+        description="Google Cloud project (pubsub:// and firestore://)",
+    )
     api_tokens: dict[str, list[Literal["read", "write", "admin"]]] = Field(
-        default_factory=dict, validation_alias=_env("api_tokens"),
+        default_factory=dict,
+        validation_alias=_env("api_tokens"),
         description='bearer tokens and their scopes, as JSON: {"TOKEN": ["read", "write"]}',
     )
     auth: Literal["auto", "required", "off"] = Field(
-        "auto", validation_alias=_env("auth"),
+        "auto",
+        validation_alias=_env("auth"),
         description="auto: required unless the API listens on loopback only",
     )
-    push_token: str | None = Field(None, validation_alias=_env("push_token"),
-                                   description="secret the push route requires (?token=…)")
-    max_body_bytes: int = Field(1_048_576, gt=0, validation_alias=_env("max_body_bytes"),
-                                description="largest request body the API accepts (413 above)")
+    push_token: str | None = Field(
+        None,
+        validation_alias=_env("push_token"),
+        description="secret the push route requires (?token=…)",
+    )
+    max_body_bytes: int = Field(
+        1_048_576,
+        gt=0,
+        validation_alias=_env("max_body_bytes"),
+        description="largest request body the API accepts (413 above)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("log_level", "LOG_LEVEL"), description="log level"
     )
@@ -96,7 +150,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_store_url(self) -> str:
-        """The store URL, or the datastore's when `datastore_address` is set (the original's way)."""
+        """The store URL; grpc://DATASTORE_ADDRESS when that is set (the original's way)."""
         if self.datastore_address:
             return f"{'grpcs' if self.use_tls else 'grpc'}://{self.datastore_address}"
         return self.store_url
@@ -142,5 +196,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(str(x) for x in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()]
+    parts = [
+        f"{'.'.join(str(x) for x in err['loc']) or 'settings'}: {err['msg']}"
+        for err in exc.errors()
+    ]
     return "invalid settings: " + "; ".join(parts)

@@ -229,7 +229,9 @@ def _refused(execution: Execution, new: TaskStatus, why: str = "") -> Change:
     return Change(outcome="refused", execution=execution, reason=reason)
 
 
-def _finish_fields(status: TaskStatus, at: datetime, attempt: int, max_attempts: int) -> dict[str, Any]:
+def _finish_fields(
+    status: TaskStatus, at: datetime, attempt: int, max_attempts: int
+) -> dict[str, Any]:
     final = status in TERMINAL or (status == S.INCOMPLETE and attempt >= max_attempts)
     return {"finished_at": at} if final else {}
 

@@ -15,7 +15,9 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
 
 
-def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> float:
+def backoff_delay(
+    attempt: int, *, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS
+) -> float:
     """Exponential backoff with full jitter: a random delay in [0, min(cap, base * 2**(n-1))]."""
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
@@ -35,7 +37,9 @@ def verdict_for_value(value: Any) -> Verdict:
     """A returned value: a `TaskResult` as it says, anything else Passed with it as data."""
     result = value if isinstance(value, TaskResult) else TaskResult(status=S.PASSED, data=value)
     if result.status not in TERMINAL:
-        message = f"a task may return a final status ({', '.join(sorted(TERMINAL))}), not {result.status}"
+        message = (
+            f"a task may return a final status ({', '.join(sorted(TERMINAL))}), not {result.status}"
+        )
         return Verdict(S.ERROR, error=ErrorInfo(type="InvalidResult", message=message))
     try:
         json.dumps(result.data)
@@ -45,7 +49,9 @@ def verdict_for_value(value: Any) -> Verdict:
     return Verdict(result.status, data=result.data)
 
 
-def verdict_for_error(error: ErrorInfo, *, attempt: int, max_attempts: int, crashed: bool) -> Verdict:
+def verdict_for_error(
+    error: ErrorInfo, *, attempt: int, max_attempts: int, crashed: bool
+) -> Verdict:
     """A raised exception (or a crashed worker): retry while attempts remain."""
     if attempt < max_attempts:
         delay = backoff_delay(attempt)

@@ -32,7 +32,9 @@ POLL_SECONDS = 0.005
 class Harness:
     """A service, an execution node and an updates consumer, all in memory."""
 
-    def __init__(self, *task_types: type[Task], workers: int = 4, settings: Settings | None = None) -> None:
+    def __init__(
+        self, *task_types: type[Task], workers: int = 4, settings: Settings | None = None
+    ) -> None:
         self.settings = settings or Settings(store_url="memory://", broker_url="memory://")
         self.broker = MemoryBroker()
         self.service = Service(MemoryStore(), self.broker, self.settings)
@@ -59,7 +61,10 @@ class Harness:
         """Record `task` and enqueue one execution of it."""
         max_attempts = type(task).max_attempts
         _, execution = await self.service.create_task(
-            type(task).topic, task.model_dump(mode="json"), labels=labels, execute=True,
+            type(task).topic,
+            task.model_dump(mode="json"),
+            labels=labels,
+            execute=True,
             max_attempts=max_attempts,
         )
         assert execution is not None
@@ -68,10 +73,14 @@ class Harness:
     async def get(self, execution_id: str) -> Execution:
         return await self.service.get_execution(execution_id)
 
-    async def executions(self, *, status: TaskStatus | None = None, topic: str | None = None) -> list[Execution]:
+    async def executions(
+        self, *, status: TaskStatus | None = None, topic: str | None = None
+    ) -> list[Execution]:
         """Every recorded execution (with its event log), oldest first."""
         statuses = frozenset({status}) if status else frozenset()
-        page = await self.service.list_executions(ExecutionQuery(statuses=statuses, topic=topic, limit=1000))
+        page = await self.service.list_executions(
+            ExecutionQuery(statuses=statuses, topic=topic, limit=1000)
+        )
         return [await self.get(e.id) for e in reversed(page.items)]
 
     async def run_until_idle(self, timeout: float = 10.0) -> list[Execution]:

@@ -30,7 +30,10 @@ class ExecutorProcesses:
         log = open(self.log_dir / f"executor-{len(self.procs)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "sublim.cli", "executor", node],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.procs.append(proc)
         return proc
@@ -61,23 +64,32 @@ def record_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def e2e_settings(deployment: Deployment) -> Settings:
     return Settings(
-        store_url=deployment.store_url, broker_url=deployment.broker_url, lease_seconds=2.0, heartbeat_seconds=0.5,
-        heartbeat_timeout_seconds=3.0, sweep_interval_seconds=0.5, shutdown_grace_seconds=5.0,
+        store_url=deployment.store_url,
+        broker_url=deployment.broker_url,
+        lease_seconds=2.0,
+        heartbeat_seconds=0.5,
+        heartbeat_timeout_seconds=3.0,
+        sweep_interval_seconds=0.5,
+        shutdown_grace_seconds=5.0,
     )
 
 
 @pytest.fixture
-def executors(e2e_settings: Settings, record_file: Path, tmp_path: Path) -> Iterator[ExecutorProcesses]:
+def executors(
+    e2e_settings: Settings, record_file: Path, tmp_path: Path
+) -> Iterator[ExecutorProcesses]:
     env = dict(os.environ)
-    env.update({
-        "SUBLIM_BROKER_URL": e2e_settings.broker_url,
-        "SUBLIM_STORE_URL": e2e_settings.store_url,
-        "SUBLIM_LEASE_SECONDS": str(e2e_settings.lease_seconds),
-        "SUBLIM_HEARTBEAT_SECONDS": str(e2e_settings.heartbeat_seconds),
-        "SUBLIM_SHUTDOWN_GRACE_SECONDS": str(e2e_settings.shutdown_grace_seconds),
-        "SUBLIM_TEST_RECORD": str(record_file),
-        "PYTHONPATH": str(ROOT),
-    })
+    env.update(
+        {
+            "SUBLIM_BROKER_URL": e2e_settings.broker_url,
+            "SUBLIM_STORE_URL": e2e_settings.store_url,
+            "SUBLIM_LEASE_SECONDS": str(e2e_settings.lease_seconds),
+            "SUBLIM_HEARTBEAT_SECONDS": str(e2e_settings.heartbeat_seconds),
+            "SUBLIM_SHUTDOWN_GRACE_SECONDS": str(e2e_settings.shutdown_grace_seconds),
+            "SUBLIM_TEST_RECORD": str(record_file),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     processes = ExecutorProcesses(env, tmp_path)
     yield processes
     processes.stop_all()

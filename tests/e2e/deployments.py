@@ -18,8 +18,6 @@ class Deployment:
     broker_url: str
 
 
-
-
 @contextmanager
 def sqlite(tmp_path: Path) -> Iterator[Deployment]:
     url = f"sqlite:///{tmp_path / 'sublim.db'}"

@@ -51,7 +51,7 @@ def test_a_heartbeat_longer_than_the_lease_is_refused() -> None:
 
 
 def test_an_unknown_url_scheme_names_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown store URL scheme 'mongodb'.*sqlite"):
+    with pytest.raises(ConfigError, match=r"unknown store URL scheme 'mongodb'.*sqlite"):
         store_from_url("mongodb://localhost")
 
 

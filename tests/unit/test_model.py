@@ -30,7 +30,9 @@ def dispatched(max_attempts: int = 3) -> Execution:
 
 def update(status: TaskStatus, seq: int, attempt: int = 1, **kw: object) -> Update:
     at = T0 + timedelta(seconds=attempt * 100 + seq)
-    return Update(execution_id="E", task_id="T", attempt=attempt, seq=seq, status=status, at=at, **kw)
+    return Update(
+        execution_id="E", task_id="T", attempt=attempt, seq=seq, status=status, at=at, **kw
+    )
 
 
 def apply_all(execution: Execution, updates: list[Update]) -> Execution:
@@ -41,8 +43,17 @@ def apply_all(execution: Execution, updates: list[Update]) -> Execution:
 
 def test_there_are_exactly_the_eleven_statuses_of_the_original() -> None:
     assert {s.value for s in S} == {
-        "Initialized", "Error", "Cancelled", "ReadyForDispatch", "Dispatched", "Running",
-        "Passed", "Failed", "Killed", "Incomplete", "Blocked",
+        "Initialized",
+        "Error",
+        "Cancelled",
+        "ReadyForDispatch",
+        "Dispatched",
+        "Running",
+        "Passed",
+        "Failed",
+        "Killed",
+        "Incomplete",
+        "Blocked",
     }
 
 
@@ -60,7 +71,9 @@ def test_terminal_and_active_sets_do_not_overlap() -> None:
 
 
 def test_a_running_then_passed_sequence_ends_passed_with_both_events() -> None:
-    final = apply_all(dispatched(), [update(S.RUNNING, 1), update(S.PASSED, 2, result={"x": 1}, complete=True)])
+    final = apply_all(
+        dispatched(), [update(S.RUNNING, 1), update(S.PASSED, 2, result={"x": 1}, complete=True)]
+    )
     assert final.status == S.PASSED
     assert final.result == {"x": 1}
     assert [e.status for e in final.events] == [S.RUNNING, S.PASSED]
@@ -135,7 +148,9 @@ def test_incomplete_with_attempts_left_is_not_final() -> None:
 
 
 def test_a_retry_report_puts_the_execution_back_to_dispatched() -> None:
-    retried = apply_all(dispatched(), [update(S.RUNNING, 1), update(S.DISPATCHED, 2, complete=True)])
+    retried = apply_all(
+        dispatched(), [update(S.RUNNING, 1), update(S.DISPATCHED, 2, complete=True)]
+    )
     assert retried.status == S.DISPATCHED
     assert not retried.finished
 
@@ -199,7 +214,9 @@ def test_dropping_updates_never_moves_an_execution_backwards(
 
 @settings(max_examples=200, deadline=None)
 @given(history=attempt_histories(), data=st.data())
-def test_the_event_log_follows_the_transition_table(history: list[Update], data: st.DataObject) -> None:
+def test_the_event_log_follows_the_transition_table(
+    history: list[Update], data: st.DataObject
+) -> None:
     delivered = data.draw(st.permutations(history))
     final = apply_all(dispatched(max_attempts=3), delivered)
     previous = S.DISPATCHED
@@ -212,7 +229,9 @@ def test_the_event_log_follows_the_transition_table(history: list[Update], data:
 
 
 def test_an_update_carrying_the_task_types_max_attempts_overrides_the_enqueued_one() -> None:
-    running = apply_update(dispatched(max_attempts=3), update(S.RUNNING, 1, max_attempts=1)).execution
+    running = apply_update(
+        dispatched(max_attempts=3), update(S.RUNNING, 1, max_attempts=1)
+    ).execution
     assert running.max_attempts == 1
     lost = transition(running, S.INCOMPLETE, reason="worker lost").execution
     assert lost.finished

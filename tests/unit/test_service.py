@@ -35,8 +35,12 @@ class FlakyBroker(MemoryBroker):
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(store_url="memory://", broker_url="memory://", outbox_grace_seconds=0.01,
-                    heartbeat_timeout_seconds=0.05)
+    return Settings(
+        store_url="memory://",
+        broker_url="memory://",
+        outbox_grace_seconds=0.01,
+        heartbeat_timeout_seconds=0.05,
+    )
 
 
 @pytest.fixture
@@ -52,14 +56,22 @@ async def enqueue(service: Service, topic: str = "Thing") -> str:
 
 
 def running(execution_id: str, seq: int = 1, attempt: int = 1) -> Update:
-    return Update(execution_id=execution_id, task_id="T", attempt=attempt, seq=seq, status=S.RUNNING)
+    return Update(
+        execution_id=execution_id, task_id="T", attempt=attempt, seq=seq, status=S.RUNNING
+    )
 
 
-async def test_an_enqueued_execution_is_recorded_then_published_and_dispatched(service: Service) -> None:
+async def test_an_enqueued_execution_is_recorded_then_published_and_dispatched(
+    service: Service,
+) -> None:
     execution_id = await enqueue(service)
     execution = await service.get_execution(execution_id)
     assert execution.status == S.DISPATCHED
-    assert [e.status for e in execution.events] == [S.INITIALIZED, S.READY_FOR_DISPATCH, S.DISPATCHED]
+    assert [e.status for e in execution.events] == [
+        S.INITIALIZED,
+        S.READY_FOR_DISPATCH,
+        S.DISPATCHED,
+    ]
     [delivery] = await service.broker.pull("Thing-sub", 10, lease=5, wait=0)
     assert decode_request(delivery.data).execution_id == execution_id
 
@@ -82,10 +94,19 @@ async def test_a_failed_publish_leaves_the_execution_ready_and_the_sweeper_publi
     assert len(await broker.pull("Thing-sub", 10, lease=5, wait=0)) == 1
 
 
-async def test_recorded_updates_move_the_execution_and_duplicates_change_nothing(service: Service) -> None:
+async def test_recorded_updates_move_the_execution_and_duplicates_change_nothing(
+    service: Service,
+) -> None:
     execution_id = await enqueue(service)
-    passed = Update(execution_id=execution_id, task_id="T", attempt=1, seq=2, status=S.PASSED,
-                    result={"ok": True}, complete=True)
+    passed = Update(
+        execution_id=execution_id,
+        task_id="T",
+        attempt=1,
+        seq=2,
+        status=S.PASSED,
+        result={"ok": True},
+        complete=True,
+    )
     await service.record_updates([running(execution_id), passed, passed])
     await service.record_updates([running(execution_id)])
     execution = await service.get_execution(execution_id)
@@ -101,7 +122,9 @@ async def test_an_update_for_an_unknown_execution_is_logged_and_ignored(
     assert "unknown execution NOPE" in caplog.text
 
 
-async def test_a_running_attempt_that_stops_heartbeating_is_swept_incomplete(service: Service) -> None:
+async def test_a_running_attempt_that_stops_heartbeating_is_swept_incomplete(
+    service: Service,
+) -> None:
     execution_id = await enqueue(service)
     await service.record_updates([running(execution_id)])
     await asyncio.sleep(0.06)
@@ -129,7 +152,9 @@ async def test_a_heartbeating_attempt_is_not_swept(service: Service) -> None:
     assert (await service.sweep()).lost == 0
 
 
-async def test_cancelling_a_queued_execution_ends_it_cancelled_with_who_cancelled(service: Service) -> None:
+async def test_cancelling_a_queued_execution_ends_it_cancelled_with_who_cancelled(
+    service: Service,
+) -> None:
     execution_id = await enqueue(service)
     cancelled = await service.cancel(execution_id, by="alice")
     assert cancelled.status == S.CANCELLED
@@ -158,9 +183,17 @@ async def test_concurrent_enqueues_are_batched_and_all_dispatched(service: Servi
 def test_folding_updates_applies_them_oldest_first_whatever_their_order() -> None:
     execution = Execution(task_id="T", topic="t", status=S.DISPATCHED)
     updates = [
-        Update(execution_id=execution.id, task_id="T", attempt=1, seq=2, status=S.PASSED, at=utcnow()),
-        Update(execution_id=execution.id, task_id="T", attempt=1, seq=1, status=S.RUNNING,
-               at=utcnow() - timedelta(seconds=1)),
+        Update(
+            execution_id=execution.id, task_id="T", attempt=1, seq=2, status=S.PASSED, at=utcnow()
+        ),
+        Update(
+            execution_id=execution.id,
+            task_id="T",
+            attempt=1,
+            seq=1,
+            status=S.RUNNING,
+            at=utcnow() - timedelta(seconds=1),
+        ),
     ]
     change = fold_updates(execution, updates)
     assert [e.status for e in change.new_events] == [S.RUNNING, S.PASSED]

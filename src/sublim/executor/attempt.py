@@ -64,7 +64,9 @@ class Attempt:
         self.request = request
         self.number = request.attempt + self.delivery.deliveries - 1
         if self.number > self.max_attempts:
-            await self._finish(Verdict(S.INCOMPLETE, reason="previous attempt lost; no attempts remain"))
+            await self._finish(
+                Verdict(S.INCOMPLETE, reason="previous attempt lost; no attempts remain")
+            )
             return
         task = self._validate(request)
         if isinstance(task, Verdict):
@@ -89,8 +91,12 @@ class Attempt:
         try:
             return decode_request(self.delivery.data)
         except InvalidInput as exc:
-            log.error("acking undecodable request %s on %s: %s", self.delivery.message_id,
-                      self.consumer.subscription, exc)
+            log.error(
+                "acking undecodable request %s on %s: %s",
+                self.delivery.message_id,
+                self.consumer.subscription,
+                exc,
+            )
             return None
 
     def _validate(self, request: ExecutionRequest) -> Task | Verdict:
@@ -117,7 +123,9 @@ class Attempt:
         if outcome.error is None:
             return verdict_for_value(outcome.value)
         return verdict_for_error(
-            outcome.error, attempt=self.number, max_attempts=self.max_attempts,
+            outcome.error,
+            attempt=self.number,
+            max_attempts=self.max_attempts,
             crashed=outcome.crashed,
         )
 
@@ -132,8 +140,12 @@ class Attempt:
 
     async def _report(self, verdict: Verdict, duration: float | None = None) -> None:
         update = self._update(
-            verdict.status, result=verdict.data, error=verdict.error, duration=duration,
-            complete=True, reason=verdict.reason,
+            verdict.status,
+            result=verdict.data,
+            error=verdict.error,
+            duration=duration,
+            complete=True,
+            reason=verdict.reason,
         )
         await self.ctx.reporter.send(update)
 
@@ -144,9 +156,13 @@ class Attempt:
         subscription, receipt = self.consumer.subscription, self.delivery.receipt
         while True:
             await asyncio.sleep(self.ctx.heartbeat_seconds)
-            lost = await self.ctx.broker.extend(subscription, [receipt], lease=self.ctx.lease_seconds)
+            lost = await self.ctx.broker.extend(
+                subscription, [receipt], lease=self.ctx.lease_seconds
+            )
             if lost:
-                log.warning("lease of %s lost: another consumer may run it", self.delivery.message_id)
+                log.warning(
+                    "lease of %s lost: another consumer may run it", self.delivery.message_id
+                )
             self.ctx.reporter.send(self._update(S.RUNNING))
 
     def _update(self, status: TaskStatus, **fields: Any) -> Update:

@@ -1,9 +1,9 @@
 """`ExecutionNodeBuilder`: the original's builder, in Python.
 
-    node = (ExecutionNodeBuilder(workers=3, broker="redis://localhost")
-            .with_consumer(Thumbnail, subscription="ThumbnailExecutionRequests-sub")
-            .build())
-    node.run()
+node = (ExecutionNodeBuilder(workers=3, broker="redis://localhost")
+        .with_consumer(Thumbnail, subscription="ThumbnailExecutionRequests-sub")
+        .build())
+node.run()
 """
 
 from __future__ import annotations

@@ -93,8 +93,12 @@ class ExecutionNode:
         ctx = await self._start()
         slots = Slots(self.workers)
         loops = [asyncio.create_task(self._consume(ctx, c, slots)) for c in self.consumers]
-        log.info("node %s: %d workers on %s", self.name, self.workers,
-                 ", ".join(c.subscription for c in self.consumers))
+        log.info(
+            "node %s: %d workers on %s",
+            self.name,
+            self.workers,
+            ", ".join(c.subscription for c in self.consumers),
+        )
         await stop.wait()
         await self._shutdown(ctx, loops)
 
@@ -116,7 +120,9 @@ class ExecutionNode:
         while not self._stopping.is_set():
             wanted = await slots.take_up_to(1 if idle else slots.size)
             try:
-                deliveries = await self._pull(consumer, wanted, wait=PULL_WAIT_SECONDS if idle else 0)
+                deliveries = await self._pull(
+                    consumer, wanted, wait=PULL_WAIT_SECONDS if idle else 0
+                )
             except Exception:
                 slots.give_back(wanted)
                 log.exception("pull from %s failed; retrying in 1 s", consumer.subscription)
@@ -148,8 +154,12 @@ class ExecutionNode:
         self._stopping.set()
         await asyncio.gather(*loops, return_exceptions=True)
         in_flight = list(self._attempts)
-        log.info("node %s stopping: %d attempts in flight, %.0f s grace", self.name,
-                 len(in_flight), self.shutdown_grace_seconds)
+        log.info(
+            "node %s stopping: %d attempts in flight, %.0f s grace",
+            self.name,
+            len(in_flight),
+            self.shutdown_grace_seconds,
+        )
         if in_flight:
             _, late = await asyncio.wait(in_flight, timeout=self.shutdown_grace_seconds)
             await self._release(late)
