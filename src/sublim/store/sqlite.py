@@ -1,0 +1,419 @@
+"""The embedded store: one SQLite file, safe for several processes.
+
+Every blocking call runs on the store's own thread (`DbThread`); every batch write is one
+`BEGIN IMMEDIATE` transaction, so concurrent writers, in this process or others, queue up
+instead of losing updates.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import count
+from typing import Any, ParamSpec, TypeVar
+
+from sublim.errors import AlreadyExists, ExecutionNotFound, StoreError, TaskNotFound
+from sublim.model import Change, Execution, TaskRecord, TaskStatus
+from sublim.sqlite_db import DbThread, Migration, connect, migrate, path_from_url, write_transaction
+from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
+from sublim.store.common import apply_in_order, page_of, patched
+from sublim.store.sqlite_rows import (
+    EXECUTION_COLUMNS,
+    SUMMARY_COLUMNS,
+    TASK_COLUMNS,
+    event_row,
+    execution_from_row,
+    execution_row,
+    label_rows,
+    task_from_row,
+    task_row,
+    to_epoch,
+    to_json_text,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MIGRATIONS: list[Migration] = [
+    (
+        """CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            latest_execution_id TEXT
+        )""",
+        "CREATE INDEX tasks_by_topic ON tasks (topic, id)",
+        "CREATE INDEX tasks_by_latest_execution ON tasks (latest_execution_id)",
+        # Labels are also kept as rows so that `label=key:value` filters use an index.
+        """CREATE TABLE task_labels (
+            task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (task_id, key)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX task_labels_by_key_value ON task_labels (key, value, task_id)",
+        """CREATE TABLE executions (
+            id TEXT PRIMARY KEY,
+            task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+            topic TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            payload TEXT NOT NULL,
+            result TEXT,
+            error TEXT,
+            worker TEXT,
+            created_at REAL NOT NULL,
+            dispatched_at REAL,
+            started_at REAL,
+            finished_at REAL,
+            duration_seconds REAL,
+            heartbeat_at REAL
+        )""",
+        "CREATE INDEX executions_by_task ON executions (task_id, id)",
+        "CREATE INDEX executions_by_topic ON executions (topic, id)",
+        "CREATE INDEX executions_by_status ON executions (status, id)",
+        "CREATE INDEX executions_by_created_at ON executions (created_at)",
+        # What the sweeper asks: running executions whose last sign of life is old.
+        """CREATE INDEX executions_by_status_heartbeat
+            ON executions (status, COALESCE(heartbeat_at, created_at))""",
+        """CREATE TABLE events (
+            execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            at REAL NOT NULL,
+            attempt INTEGER NOT NULL,
+            reason TEXT,
+            PRIMARY KEY (execution_id, seq)
+        ) WITHOUT ROWID""",
+    ),
+]
+
+
+def _columns(columns: Sequence[str], prefix: str = "") -> str:
+    return ", ".join(prefix + column for column in columns)
+
+
+def _placeholders(how_many: int) -> str:
+    return ", ".join("?" * how_many)
+
+
+_SELECT_TASKS = (
+    f"SELECT {_columns(TASK_COLUMNS, 't.')}, {_columns(SUMMARY_COLUMNS, 'e.')} "
+    "FROM tasks t LEFT JOIN executions e ON e.id = t.latest_execution_id"
+)
+_INSERT_TASK = f"INSERT INTO tasks ({_columns(TASK_COLUMNS)}) VALUES ({_placeholders(7)})"
+_INSERT_LABEL = "INSERT INTO task_labels (task_id, key, value) VALUES (?, ?, ?)"
+_SELECT_EXECUTIONS = f"SELECT {_columns(EXECUTION_COLUMNS)} FROM executions"
+_INSERT_EXECUTION = (
+    f"INSERT INTO executions ({_columns(EXECUTION_COLUMNS)}) "
+    f"VALUES ({_placeholders(len(EXECUTION_COLUMNS))})"
+)
+_UPDATE_EXECUTION = (
+    f"UPDATE executions SET {', '.join(f'{c} = ?' for c in EXECUTION_COLUMNS[1:])} WHERE id = ?"
+)
+_INSERT_EVENT = (
+    "INSERT INTO events (execution_id, seq, status, at, attempt, reason) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_SELECT_EVENTS = (
+    "SELECT status, at, attempt, reason FROM events WHERE execution_id = ? ORDER BY seq"
+)
+_SET_LATEST_EXECUTION = (
+    "UPDATE tasks SET latest_execution_id = ?1 WHERE id = ?2 "
+    "AND (latest_execution_id IS NULL OR latest_execution_id < ?1)"
+)
+#: Binds a whole list of ids to one parameter, whatever its length.
+_IN_JSON_LIST = "IN (SELECT value FROM json_each(?))"
+
+
+class _Where:
+    """The WHERE clause of a list query, built filter by filter."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, condition: bool, clause: str, *params: Any) -> None:
+        if condition:
+            self.clauses.append(clause)
+            self.params.extend(params)
+
+    def sql(self) -> str:
+        return f" WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
+
+
+def _task_filters(query: TaskQuery) -> _Where:
+    where = _Where()
+    where.add(query.topic is not None, "t.topic = ?", query.topic)
+    for key, value in query.labels.items():
+        label_clause = "t.id IN (SELECT task_id FROM task_labels WHERE key = ? AND value = ?)"
+        where.add(True, label_clause, key, value)
+    where.add(query.status is not None, "e.status = ?", query.status)
+    where.add(query.cursor is not None, "t.id < ?", query.cursor)
+    return where
+
+
+def _execution_filters(query: ExecutionQuery) -> _Where:
+    where = _Where()
+    where.add(query.task_id is not None, "task_id = ?", query.task_id)
+    where.add(query.topic is not None, "topic = ?", query.topic)
+    statuses = sorted(query.statuses)
+    where.add(bool(statuses), f"status IN ({_placeholders(len(statuses))})", *statuses)
+    where.add(query.created_after is not None, "created_at >= ?", to_epoch(query.created_after))
+    where.add(query.created_before is not None, "created_at < ?", to_epoch(query.created_before))
+    heartbeat_before = to_epoch(query.heartbeat_before)
+    heartbeat_clause = "COALESCE(heartbeat_at, created_at) < ?"
+    where.add(heartbeat_before is not None, heartbeat_clause, heartbeat_before)
+    where.add(query.cursor is not None, "id < ?", query.cursor)
+    return where
+
+
+@contextmanager
+def _read_snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction, so that several SELECTs see one state of the file."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+def _id_list(ids: Iterable[str]) -> str:
+    return json.dumps(list(ids))
+
+
+class _Database:
+    """The blocking operations, on one connection; only ever called on the store's thread."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # Tasks
+
+    def create_task(self, task: TaskRecord) -> TaskRecord:
+        with write_transaction(self.conn) as conn:
+            conn.execute(_INSERT_TASK, task_row(task))
+            conn.executemany(_INSERT_LABEL, label_rows(task))
+        return task.model_copy(update={"latest_execution": None})
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        row = self.conn.execute(f"{_SELECT_TASKS} WHERE t.id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise TaskNotFound(task_id)
+        return task_from_row(row)
+
+    def list_tasks(self, query: TaskQuery) -> Page[TaskRecord]:
+        where = _task_filters(query)
+        sql = f"{_SELECT_TASKS}{where.sql()} ORDER BY t.id DESC LIMIT ?"
+        rows = self.conn.execute(sql, (*where.params, query.limit + 1)).fetchall()
+        return page_of([task_from_row(row) for row in rows], query.limit, lambda task: task.id)
+
+    def update_task(self, task_id: str, patch: TaskPatch) -> TaskRecord:
+        with write_transaction(self.conn):
+            task = patched(self.get_task(task_id), patch)
+            self._write_task_fields(task)
+            if patch.labels is not None:
+                self._replace_labels(task)
+        return task
+
+    def _write_task_fields(self, task: TaskRecord) -> None:
+        self.conn.execute(
+            "UPDATE tasks SET name = ?, payload = ?, labels = ?, updated_at = ? WHERE id = ?",
+            (
+                task.name,
+                to_json_text(task.payload),
+                to_json_text(task.labels),
+                to_epoch(task.updated_at),
+                task.id,
+            ),
+        )
+
+    def _replace_labels(self, task: TaskRecord) -> None:
+        self.conn.execute("DELETE FROM task_labels WHERE task_id = ?", (task.id,))
+        self.conn.executemany(_INSERT_LABEL, label_rows(task))
+
+    def delete_task(self, task_id: str) -> None:
+        with write_transaction(self.conn) as conn:
+            deleted = conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,)).rowcount
+        if not deleted:
+            raise TaskNotFound(task_id)
+
+    # Executions
+
+    def create_executions(self, executions: Sequence[Execution]) -> None:
+        if not executions:
+            return
+        with write_transaction(self.conn) as conn:
+            self._require_tasks({execution.task_id for execution in executions})
+            conn.executemany(_INSERT_EXECUTION, map(execution_row, executions))
+            conn.executemany(_INSERT_EVENT, _initial_event_rows(executions))
+            conn.executemany(_SET_LATEST_EXECUTION, ((e.id, e.task_id) for e in executions))
+
+    def _require_tasks(self, task_ids: Collection[str]) -> None:
+        sql = f"SELECT id FROM tasks WHERE id {_IN_JSON_LIST}"
+        found = {row[0] for row in self.conn.execute(sql, (_id_list(task_ids),))}
+        missing = sorted(set(task_ids) - found)
+        if missing:
+            raise TaskNotFound(missing[0])
+
+    def get_execution(self, execution_id: str) -> Execution:
+        with _read_snapshot(self.conn):
+            sql = f"{_SELECT_EXECUTIONS} WHERE id = ?"
+            row = self.conn.execute(sql, (execution_id,)).fetchone()
+            events = self.conn.execute(_SELECT_EVENTS, (execution_id,)).fetchall()
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        return execution_from_row(row, events)
+
+    def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
+        where = _execution_filters(query)
+        sql = f"{_SELECT_EXECUTIONS}{where.sql()} ORDER BY id DESC LIMIT ?"
+        rows = self.conn.execute(sql, (*where.params, query.limit + 1)).fetchall()
+        return page_of([execution_from_row(row) for row in rows], query.limit, lambda e: e.id)
+
+    def modify_executions(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:
+        with write_transaction(self.conn):
+            changes = apply_in_order(ids, self._load_executions(ids), fn)
+            self._write_changes([change for change in changes if change.changed])
+        return changes
+
+    def _load_executions(self, ids: Iterable[str]) -> dict[str, Execution]:
+        sql = f"{_SELECT_EXECUTIONS} WHERE id {_IN_JSON_LIST}"
+        rows = self.conn.execute(sql, (_id_list(set(ids)),))
+        return {execution.id: execution for execution in map(execution_from_row, rows)}
+
+    def _write_changes(self, applied: Sequence[Change]) -> None:
+        rows = [execution_row(change.execution) for change in applied]
+        self.conn.executemany(_UPDATE_EXECUTION, [(*row[1:], row[0]) for row in rows])
+        self.conn.executemany(_INSERT_EVENT, self._new_event_rows(applied))
+
+    def _new_event_rows(self, applied: Sequence[Change]) -> list[tuple[Any, ...]]:
+        ids = {change.execution.id for change in applied if change.new_events}
+        next_seq = {i: count(last + 1) for i, last in self._last_event_seqs(ids).items()}
+        return [
+            event_row(change.execution.id, next(next_seq[change.execution.id]), event)
+            for change in applied
+            for event in change.new_events
+        ]
+
+    def _last_event_seqs(self, ids: Collection[str]) -> dict[str, int]:
+        sql = (
+            f"SELECT execution_id, MAX(seq) FROM events WHERE execution_id {_IN_JSON_LIST} "
+            "GROUP BY execution_id"
+        )
+        found = dict(self.conn.execute(sql, (_id_list(ids),)).fetchall())
+        return {execution_id: found.get(execution_id, 0) for execution_id in ids}
+
+    def stats(self) -> StoreStats:
+        with _read_snapshot(self.conn):
+            tasks = self.conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+            per_status = self.conn.execute(
+                "SELECT status, COUNT(*) FROM executions GROUP BY status"
+            ).fetchall()
+        return StoreStats(tasks=tasks, executions={TaskStatus(s): n for s, n in per_status})
+
+
+def _initial_event_rows(executions: Iterable[Execution]) -> Iterator[tuple[Any, ...]]:
+    for execution in executions:
+        for seq, event in enumerate(execution.events, start=1):
+            yield event_row(execution.id, seq, event)
+
+
+def _open_database(path: str) -> _Database:
+    conn = connect(path)
+    try:
+        migrate(conn, "store", MIGRATIONS)
+    except BaseException:
+        conn.close()
+        raise
+    return _Database(conn)
+
+
+def _translating_errors(fn: Callable[P, T]) -> Callable[P, T]:
+    """`fn`, raising sublim's errors where it would raise sqlite3's."""
+
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise AlreadyExists(f"already exists ({exc})") from exc
+            raise StoreError(f"sqlite integrity error: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite error: {exc}") from exc
+
+    return call
+
+
+class SqliteStore:
+    """The `Store` on a SQLite file (`sqlite:///path.db`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._thread: DbThread | None = None
+        self._db: _Database | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        return cls(path_from_url(url))
+
+    async def open(self) -> None:
+        if self._thread is not None:
+            return
+        thread = DbThread("sublim-store")
+        try:
+            self._db = await thread.run(_translating_errors(_open_database), self.path)
+        except BaseException:
+            thread.shutdown()
+            raise
+        self._thread = thread
+
+    async def close(self) -> None:
+        thread, db = self._thread, self._db
+        if thread is None or db is None:
+            return
+        self._thread = self._db = None
+        await thread.run(db.conn.close)
+        thread.shutdown()
+
+    async def _run(self, operation: Callable[[_Database], T]) -> T:
+        if self._thread is None or self._db is None:
+            raise StoreError("the store is not open: call open() first")
+        return await self._thread.run(_translating_errors(operation), self._db)
+
+    async def create_task(self, task: TaskRecord) -> TaskRecord:
+        return await self._run(lambda db: db.create_task(task))
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        return await self._run(lambda db: db.get_task(task_id))
+
+    async def list_tasks(self, query: TaskQuery) -> Page[TaskRecord]:
+        return await self._run(lambda db: db.list_tasks(query))
+
+    async def update_task(self, task_id: str, patch: TaskPatch) -> TaskRecord:
+        return await self._run(lambda db: db.update_task(task_id, patch))
+
+    async def delete_task(self, task_id: str) -> None:
+        await self._run(lambda db: db.delete_task(task_id))
+
+    async def create_executions(self, executions: Sequence[Execution]) -> None:
+        await self._run(lambda db: db.create_executions(executions))
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        return await self._run(lambda db: db.get_execution(execution_id))
+
+    async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
+        return await self._run(lambda db: db.list_executions(query))
+
+    async def modify_executions(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:
+        return await self._run(lambda db: db.modify_executions(ids, fn))
+
+    async def stats(self) -> StoreStats:
+        return await self._run(lambda db: db.stats())

@@ -1,0 +1,52 @@
+"""Fixtures that run each protocol's contract suite against every backend.
+
+A backend joins a suite as one more factory entry: an async context manager that yields an
+opened backend with fresh state and closes it afterwards. A factory that needs a real engine
+calls `tests.engines.require_engine(...)` first, so that its tests skip (or fail under CI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from sublim.store.base import Store
+from sublim.store.memory import MemoryStore
+from sublim.store.sqlite import SqliteStore
+
+# Stores
+
+StoreFactory = Callable[[Path], AbstractAsyncContextManager[Store]]
+
+
+@asynccontextmanager
+async def opened_store(store: Store) -> AsyncIterator[Store]:
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def memory_store(tmp_path: Path) -> AbstractAsyncContextManager[Store]:
+    return opened_store(MemoryStore.from_url("memory://"))
+
+
+def sqlite_store(tmp_path: Path) -> AbstractAsyncContextManager[Store]:
+    return opened_store(SqliteStore.from_url(f"sqlite:///{tmp_path / 'store.db'}"))
+
+
+STORE_FACTORIES: dict[str, StoreFactory] = {
+    "memory": memory_store,
+    "sqlite": sqlite_store,
+}
+
+
+@pytest.fixture(params=list(STORE_FACTORIES))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh, opened store of each backend in turn."""
+    async with STORE_FACTORIES[request.param](tmp_path) as opened:
+        yield opened
