@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import socket
 import time
 from collections import Counter
 from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sublim.broker.base import Message
 from sublim.broker.sqlite import POLL_INTERVAL, SqliteBroker
@@ -16,6 +19,9 @@ from sublim.broker.sqlite import POLL_INTERVAL, SqliteBroker
 TOPIC, SUBSCRIPTION = "work", "workers"
 LONG_LEASE = 60.0
 SPAWN: Any = multiprocessing.get_context("spawn")
+needs_unix_sockets = pytest.mark.skipif(
+    not hasattr(socket, "AF_UNIX"), reason="wake-ups need Unix sockets; elsewhere they poll"
+)
 
 
 async def opened(path: Path, poll_interval: float | None = None) -> SqliteBroker:
@@ -124,6 +130,7 @@ async def _wait_for_one_message(path: Path, waiting: Event) -> float:
     return latency
 
 
+@needs_unix_sockets
 async def test_a_publish_in_one_process_wakes_a_puller_waiting_in_another(
     tmp_path: Path,
 ) -> None:
@@ -141,3 +148,40 @@ async def test_a_publish_in_one_process_wakes_a_puller_waiting_in_another(
     await asyncio.to_thread(consumer.join, 30)
     await broker.close()
     assert latency < POLL_INTERVAL / 4
+
+
+@needs_unix_sockets
+async def test_a_publish_through_one_broker_wakes_another_on_a_long_path(tmp_path: Path) -> None:
+    # Longer than a Unix socket address may be: the channel must shorten it.
+    path = tmp_path / ("d" * 90) / "b.db"
+    publisher, waiter = await subscribed(path), await opened(path, poll_interval=30.0)
+
+    async def publish_soon() -> None:
+        await asyncio.sleep(0.2)
+        await publisher.publish(TOPIC, [Message(b"ping")])
+
+    started = time.monotonic()
+    deliveries, _ = await asyncio.gather(
+        waiter.pull(SUBSCRIPTION, 1, lease=LONG_LEASE, wait=20.0), publish_soon()
+    )
+    await asyncio.gather(publisher.close(), waiter.close())
+
+    assert [d.data for d in deliveries] == [b"ping"]
+    assert time.monotonic() - started < 0.2 + POLL_INTERVAL / 4
+
+
+@needs_unix_sockets
+async def test_a_wake_up_socket_left_by_a_gone_process_is_removed_by_the_next_publish(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "b.db"
+    leftover = tmp_path / "b.db.wake" / "999999-gone"
+    leftover.parent.mkdir()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as gone:
+        gone.bind(str(leftover))
+    broker = await subscribed(path)
+
+    await broker.publish(TOPIC, [Message(b"x")])
+    await broker.close()
+
+    assert not leftover.exists()
