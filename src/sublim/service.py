@@ -20,6 +20,7 @@ from sublim.batching import Batcher
 from sublim.broker.base import Broker, Delivery
 from sublim.config import Settings
 from sublim.errors import ExecutionNotFound, IllegalTransition, InvalidInput
+from sublim.feed import ChangeFeed
 from sublim.messages import decode_update, request_message
 from sublim.model import (
     Change,
@@ -31,9 +32,15 @@ from sublim.model import (
     Update,
     utcnow,
 )
-from sublim.modifiers import ApplyUpdates, Cancel, MarkDispatched, MarkLostIfSilent
+from sublim.modifiers import (
+    ApplyUpdates,
+    Cancel,
+    ClaimUnpublished,
+    MarkDispatched,
+    MarkLostIfSilent,
+)
 from sublim.modifiers import fold_updates as fold_updates  # re-exported: its former home
-from sublim.store.base import ExecutionQuery, Page, Store, TaskPatch, TaskQuery
+from sublim.store.base import ExecutionQuery, ModifyFn, Page, Store, TaskPatch, TaskQuery
 
 log = logging.getLogger("sublim.service")
 
@@ -58,7 +65,10 @@ class Service:
         self.broker = broker
         self.settings = settings or Settings()
         self._subscribed: set[str] = set()
-        self._enqueuer: Batcher[Execution, Execution] = Batcher(self._dispatch_batch, name="enqueue")
+        self.feed = ChangeFeed()
+        self._enqueuer: Batcher[Execution, Execution] = Batcher(
+            self._dispatch_batch, name="enqueue"
+        )
         self._recorder: Batcher[Update, Change | None] = Batcher(self._record_batch, name="record")
 
     @classmethod
@@ -86,6 +96,12 @@ class Service:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def ping(self) -> None:
+        """Reach the store and the broker with cheap calls; raises `BackendError` if one is down."""
+        await self.store.list_tasks(TaskQuery(limit=1))
+        topic = self.settings.updates_topic
+        await self.broker.ensure_subscription(topic, default_subscription(topic))
+
     # -- tasks -------------------------------------------------------------------------------
 
     async def create_task(
@@ -99,7 +115,9 @@ class Service:
         max_attempts: int | None = None,
     ) -> tuple[TaskRecord, Execution | None]:
         """Create a task; with `execute`, also enqueue its first execution."""
-        task = TaskRecord(name=name or topic, topic=topic, payload=payload or {}, labels=labels or {})
+        task = TaskRecord(
+            name=name or topic, topic=topic, payload=payload or {}, labels=labels or {}
+        )
         task = await self.store.create_task(task)
         if not execute:
             return task, None
@@ -128,10 +146,25 @@ class Service:
         execution = self._new_execution(task, max_attempts)
         return await self._enqueuer(execution)
 
-    def _new_execution(self, task: TaskRecord, max_attempts: int | None) -> Execution:
+    async def retry(self, execution_id: str, *, max_attempts: int | None = None) -> Execution:
+        """Enqueue a new execution of a finished execution's task; its first event names the
+        execution it retries. `IllegalTransition` while the execution has not finished."""
+        previous = await self.store.get_execution(execution_id)
+        if not previous.finished:
+            raise IllegalTransition(
+                f"execution {execution_id} has not finished ({previous.status}): cancel it first"
+            )
+        task = await self.store.get_task(previous.task_id)
+        attempts = max_attempts or previous.max_attempts
+        execution = self._new_execution(task, attempts, requested=f"retry of {execution_id}")
+        return await self._enqueuer(execution)
+
+    def _new_execution(
+        self, task: TaskRecord, max_attempts: int | None, *, requested: str = "execution requested"
+    ) -> Execution:
         now = utcnow()
         events = (
-            Event(status=S.INITIALIZED, at=now, attempt=1, reason="execution requested"),
+            Event(status=S.INITIALIZED, at=now, attempt=1, reason=requested),
             Event(status=S.READY_FOR_DISPATCH, at=now, attempt=1, reason="recorded"),
         )
         return Execution(
@@ -146,7 +179,14 @@ class Service:
 
     async def _dispatch_batch(self, executions: Sequence[Execution]) -> list[Execution]:
         await self.store.create_executions(executions)
+        self.feed.publish_created(executions)
         return await self._publish(executions, reason="published")
+
+    async def _modify(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:
+        """`store.modify_executions`, telling the feed what changed."""
+        changes = await self.store.modify_executions(ids, fn)
+        self.feed.publish(changes)
+        return changes
 
     async def _publish(self, executions: Sequence[Execution], *, reason: str) -> list[Execution]:
         by_topic: dict[str, list[Execution]] = defaultdict(list)
@@ -155,11 +195,9 @@ class Service:
         for topic, group in by_topic.items():
             await self._ensure_topic(topic)
             await self.broker.publish(topic, [request_message(_request_of(e)) for e in group])
-        changes = await self.store.modify_executions(
-            [e.id for e in executions], MarkDispatched(reason)
-        )
-        current = {change.execution.id: change.execution for change in changes}
-        return [current.get(e.id, e) for e in executions]
+        changes = await self._modify([e.id for e in executions], MarkDispatched(reason))
+        current = {change.execution.id: change for change in changes}
+        return [_followed_by(e, current.get(e.id)) for e in executions]
 
     async def _ensure_topic(self, topic: str) -> None:
         if topic not in self._subscribed:
@@ -174,7 +212,7 @@ class Service:
 
     async def cancel(self, execution_id: str, *, by: str = "user") -> Execution:
         """Cancel an execution that has not finished; `IllegalTransition` if it has."""
-        changes = await self.store.modify_executions([execution_id], Cancel(by))
+        changes = await self._modify([execution_id], Cancel(by))
         if not changes:
             raise ExecutionNotFound(execution_id)
         if not changes[0].changed:
@@ -190,7 +228,7 @@ class Service:
     async def record_updates(self, updates: Sequence[Update]) -> list[Change]:
         """Apply updates to their executions in one store transaction."""
         modifier = ApplyUpdates(tuple(updates))
-        changes = await self.store.modify_executions(modifier.execution_ids, modifier)
+        changes = await self._modify(modifier.execution_ids, modifier)
         _log_unknown(set(modifier.execution_ids) - {c.execution.id for c in changes})
         return changes
 
@@ -227,12 +265,24 @@ class Service:
 
     async def _sweep_outbox(self) -> int:
         cutoff = utcnow() - timedelta(seconds=self.settings.outbox_grace_seconds)
-        query = ExecutionQuery(statuses=frozenset({S.READY_FOR_DISPATCH}), created_before=cutoff, limit=500)
+        query = ExecutionQuery(
+            statuses=frozenset({S.READY_FOR_DISPATCH}), created_before=cutoff, limit=500
+        )
         stuck = (await self.store.list_executions(query)).items
-        if stuck:
-            log.warning("publishing %d executions recorded but never published", len(stuck))
-            await self._publish(stuck, reason="published by the sweeper")
-        return len(stuck)
+        claimed = await self._claim_unpublished(stuck) if stuck else []
+        if claimed:
+            log.warning("publishing %d executions recorded but never published", len(claimed))
+            await self._publish(claimed, reason="published by the sweeper")
+        return len(claimed)
+
+    async def _claim_unpublished(self, stuck: Sequence[Execution]) -> list[Execution]:
+        """Claim executions for publishing, atomically in the store, so that of several
+        sweepers (API replicas sharing a store) only one publishes each; a claim left by a
+        sweeper that died passes after `outbox_grace_seconds`."""
+        now = utcnow()
+        claim = ClaimUnpublished(now, now - timedelta(seconds=self.settings.outbox_grace_seconds))
+        changes = await self._modify([e.id for e in stuck], claim)
+        return [change.execution for change in changes if change.changed]
 
     async def _sweep_lost_attempts(self) -> int:
         cutoff = utcnow() - timedelta(seconds=self.settings.heartbeat_timeout_seconds)
@@ -241,7 +291,7 @@ class Service:
         if not silent:
             return 0
         lost_if_silent = MarkLostIfSilent(cutoff)
-        changes = await self.store.modify_executions([e.id for e in silent], lost_if_silent)
+        changes = await self._modify([e.id for e in silent], lost_if_silent)
         lost = sum(change.changed for change in changes)
         if lost:
             log.warning("%d running attempts stopped heartbeating: recorded Incomplete", lost)
@@ -253,7 +303,9 @@ class Service:
             try:
                 await self.sweep()
             except Exception:
-                log.exception("sweep failed; trying again in %.0f s", self.settings.sweep_interval_seconds)
+                log.exception(
+                    "sweep failed; trying again in %.0f s", self.settings.sweep_interval_seconds
+                )
             await _wait_or_timeout(stop, self.settings.sweep_interval_seconds)
 
 
@@ -266,6 +318,15 @@ def _request_of(execution: Execution) -> ExecutionRequest:
         max_attempts=execution.max_attempts,
         payload=execution.payload,
     )
+
+
+def _followed_by(execution: Execution, change: Change | None) -> Execution:
+    """The execution after `change`, keeping the event log it had (a store hands the
+    modifier executions without their logs)."""
+    if change is None:
+        return execution
+    events = (*execution.events, *change.new_events)
+    return change.execution.model_copy(update={"events": events})
 
 
 def _log_unknown(execution_ids: set[str]) -> None:

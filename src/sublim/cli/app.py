@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from sublim.cli.serve import load_node, serve_executor, serve_up
-from sublim.config import Settings, load_settings
+from sublim.cli.serve import load_node, serve_api, serve_executor, serve_up
+from sublim.config import DEFAULT_URL, Settings, load_settings
 from sublim.errors import SublimError
 
 app = typer.Typer(
@@ -23,18 +23,39 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", envvar="SUBLIM_CONFIG",
-                                               help="TOML settings file")]
-StoreOpt = Annotated[str | None, typer.Option("--store", help="store URL [env: SUBLIM_STORE_URL; "
-                                              "default: sqlite:///./sublim.db]")]
-BrokerOpt = Annotated[str | None, typer.Option("--broker", help="broker URL [env: SUBLIM_BROKER_URL; "
-                                               "default: sqlite:///./sublim.db]")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", envvar="SUBLIM_CONFIG", help="TOML settings file")
+]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", envvar="SUBLIM_STORE_URL", show_default=DEFAULT_URL, help="store URL"),
+]
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--broker", envvar="SUBLIM_BROKER_URL", show_default=DEFAULT_URL, help="broker URL"
+    ),
+]
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        envvar="SUBLIM_HOST",
+        show_default="127.0.0.1",
+        help="address the API listens on (elsewhere than loopback, tokens are required)",
+    ),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option("--port", envvar=["SUBLIM_PORT", "PORT"], show_default="8080", help="API port"),
+]
 
 
 def _settings(config: Path | None, **flags: Any) -> Settings:
     settings = load_settings(config, **flags)
     logging.basicConfig(
-        level=settings.log_level, format="%(name)s: %(message)s",
+        level=settings.log_level,
+        format="%(name)s: %(message)s",
         handlers=[RichHandler(console=err, show_path=False)],
     )
     return settings
@@ -52,15 +73,33 @@ def _run(coro: Any) -> None:
 
 @app.command()
 def up(
-    executor: Annotated[str | None, typer.Option(help="also run this execution node (MODULE:NODE)")] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="also run this execution node (MODULE:NODE)")
+    ] = None,
     demo: Annotated[int, typer.Option(help="enqueue this many example executions at start")] = 0,
     config: ConfigOpt = None,
     store: StoreOpt = None,
     broker: BrokerOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
 ) -> None:
-    """Run everything in one process on the embedded default (and an executor)."""
-    settings = _settings(config, store_url=store, broker_url=broker)
+    """Run everything in one process on the embedded default: the API, its background loops
+    (and an executor)."""
+    settings = _settings(config, store_url=store, broker_url=broker, host=host, port=port)
     _run(serve_up(settings, executor, demo=demo))
+
+
+@app.command()
+def api(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    broker: BrokerOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+) -> None:
+    """Run the HTTP API (with the updates consumer and the sweeper) until SIGTERM/SIGINT."""
+    settings = _settings(config, store_url=store, broker_url=broker, host=host, port=port)
+    _run(serve_api(settings))
 
 
 @app.command("executor")
@@ -70,10 +109,31 @@ def executor_command(
     broker: BrokerOpt = None,
 ) -> None:
     """Run a user's execution node until SIGTERM/SIGINT (then drain gracefully)."""
-    settings = _settings(config, broker_url=broker)
+    _settings(config, broker_url=broker)  # validates the settings and sets up logging
     try:
         loaded = load_node(node, broker)
     except SublimError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     _run(serve_executor(loaded))
+
+
+@app.command()
+def datastore(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    host: Annotated[
+        str | None, typer.Option(help="address to listen on [env: SUBLIM_HOST; default: 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="port [env: SUBLIM_DATASTORE_PORT; default: 50051]")
+    ] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain: serve TLS")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+) -> None:
+    """Serve the store over gRPC (the Datastore service), for processes that reach it as
+    grpc://HOST:PORT (or DATASTORE_ADDRESS=HOST:PORT)."""
+    from sublim.datastore.server import run_datastore
+
+    settings = _settings(config, store_url=store, host=host, datastore_port=port)
+    _run(run_datastore(settings, tls_cert, tls_key))

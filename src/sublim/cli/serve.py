@@ -1,4 +1,4 @@
-"""The long-running commands: `sublim up` and `sublim executor`."""
+"""The long-running commands: `sublim up`, `sublim api` and `sublim executor`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
 
+from sublim.api.app import create_app, run_background_loops
 from sublim.backends import broker_from_url
 from sublim.config import Settings
 from sublim.errors import ConfigError
@@ -51,22 +54,75 @@ async def serve_executor(node: ExecutionNode) -> None:
     await node.serve(stop_on_signals())
 
 
+def api_url(settings: Settings) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def http_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
+    """A uvicorn server for `app`, logging through our handlers (access log only at DEBUG)."""
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=settings.log_level == "DEBUG",
+        lifespan="on",
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+async def serve_api(settings: Settings) -> None:
+    """`sublim api`: the HTTP API, whose lifespan runs the updates consumer and the sweeper."""
+    app = create_app(Service.from_settings(settings), settings)
+    url = api_url(settings)
+    console.print(f"[bold]sublim api[/bold] {url}  docs: {url}/docs")
+    await http_server(app, settings).serve()
+
+
+async def _serve_until_stopped(server: uvicorn.Server, stop: asyncio.Event) -> None:
+    """Serve until `stop` is set; a server that stops by itself (a signal) sets `stop`."""
+
+    async def stop_server() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    stopper = asyncio.create_task(stop_server())
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        await stopper
+
+
 async def serve_up(settings: Settings, executor: str | None, *, demo: int = 0) -> None:
-    """The service's background loops, an optional executor, and an optional demo run."""
+    """The API, the service's background loops, an optional executor and an optional demo,
+    in one process and one event loop."""
     stop = stop_on_signals()
     async with Service.from_settings(settings) as service:
+        server = http_server(create_app(service, settings, manage_service=False), settings)
         loops: list[Coroutine[Any, Any, None]] = [
-            service.consume_updates(stop), service.run_sweeper(stop)
+            run_background_loops(service, stop),
+            _serve_until_stopped(server, stop),
         ]
         if executor:
             node = load_node(executor)
             node.use_broker(service.broker, owned=False)
             loops.append(node.serve(stop))
-        console.print(f"[bold]sublim up[/bold] store={settings.store_url} broker={settings.broker_url}"
-                      + (f" executor={executor}" if executor else ""))
+        _print_up(settings, executor)
         if demo:
             loops.append(_demo(service, demo))
         await asyncio.gather(*loops)
+
+
+def _print_up(settings: Settings, executor: str | None) -> None:
+    url = api_url(settings)
+    console.print(
+        f"[bold]sublim up[/bold] store={settings.store_url} broker={settings.broker_url}"
+        + (f" executor={executor}" if executor else "")
+    )
+    console.print(f"  API  {url}\n  docs {url}/docs")
 
 
 async def _demo(service: Service, count: int) -> None:

@@ -1,0 +1,129 @@
+"""`create_app(service, settings)`: the FastAPI application over a `Service`.
+
+Its lifespan opens the service and runs the service's background loops in this process:
+the updates consumer (executors' updates pulled from the updates topic) and the sweeper.
+Several replicas sharing a store may each run a sweeper: the core claims each execution it
+republishes atomically in the store, so one execution is published by one of them only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from sublim.api import events, routes_executions, routes_ops, routes_tasks, updates
+from sublim.api.auth import Authenticator, auth_dependencies
+from sublim.api.idempotency import IdempotencyCache
+from sublim.api.limits import BodyLimit
+from sublim.api.metrics import Metrics, RequestMetrics
+from sublim.api.problems import PROBLEM_JSON, install_problem_handlers
+from sublim.config import Settings
+from sublim.service import Service
+
+log = logging.getLogger("sublim.api")
+
+RESTART_DELAY_SECONDS = 1.0
+
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+async def supervise(name: str, loop: Loop, stop: asyncio.Event) -> None:
+    """Run `loop` until `stop` is set, starting it again (after a pause) if it fails."""
+    while not stop.is_set():
+        try:
+            await loop(stop)
+        except Exception:
+            log.exception("%s failed; starting it again in %.0f s", name, RESTART_DELAY_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RESTART_DELAY_SECONDS)
+
+
+async def run_background_loops(service: Service, stop: asyncio.Event) -> None:
+    """The updates consumer and the sweeper, until `stop` is set."""
+    await asyncio.gather(
+        supervise("updates consumer", service.consume_updates, stop),
+        supervise("sweeper", service.run_sweeper, stop),
+    )
+
+
+def _lifespan(service: Service, manage_service: bool) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not manage_service:
+            yield
+            return
+        await service.open()
+        stop = asyncio.Event()
+        loops = asyncio.create_task(run_background_loops(service, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await loops
+            await service.close()
+
+    return lifespan
+
+
+def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document error responses with the media type they are sent with."""
+    for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
+        for status, response in operation.get("responses", {}).items():
+            content = response.get("content", {})
+            if status[0] in "45" and "application/json" in content:
+                content[PROBLEM_JSON] = content.pop("application/json")
+    return schema
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, routes=app.routes, description=app.description
+            )
+            app.openapi_schema = _problems_as_problem_json(schema)
+        return app.openapi_schema
+
+    return openapi
+
+
+def _include_routes(app: FastAPI, authenticator: Authenticator) -> None:
+    guarded = list(auth_dependencies(authenticator))
+    app.include_router(routes_tasks.router, dependencies=guarded)
+    app.include_router(routes_executions.router, dependencies=guarded)
+    app.include_router(events.router, dependencies=guarded)
+    app.include_router(updates.router)
+    app.include_router(routes_ops.router)
+
+
+def create_app(service: Service, settings: Settings, *, manage_service: bool = True) -> FastAPI:
+    """The HTTP API over `service`. With `manage_service` (the default) the app's lifespan
+    opens and closes the service and runs its background loops; `sublim up`, which runs
+    them itself, passes False. `ConfigError` if authentication is required without tokens."""
+    authenticator = Authenticator.from_settings(settings)
+    metrics = Metrics()
+    service.feed.listen(metrics.count_change)
+    app = FastAPI(
+        title="Subliminal",
+        version="0.1.0",
+        lifespan=_lifespan(service, manage_service),
+        description="Tasks and their executions. Errors are application/problem+json.",
+        redoc_url=None,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.state.authenticator = authenticator
+    app.state.metrics = metrics
+    app.state.idempotency = IdempotencyCache()
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    _include_routes(app, authenticator)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app

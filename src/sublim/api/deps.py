@@ -1,0 +1,90 @@
+"""What routes take from the app: the service, settings, and shared query parameters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+from starlette.responses import JSONResponse, Response
+
+from sublim.api.idempotency import REPLAYED_HEADER, IdempotencyCache, Produce, fingerprint_of
+from sublim.api.schemas import Problem
+from sublim.model import TaskStatus
+from sublim.service import Service
+from sublim.store.base import MAX_PAGE, ExecutionQuery
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1, max_length=255, description="retries with the same key get the first response"
+    ),
+]
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses (documented as problem+json)."""
+    return {
+        status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses
+    }
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A time without a zone is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+class ExecutionFilters:
+    """The filters of execution lists, as query parameters."""
+
+    def __init__(
+        self,
+        status: Annotated[list[TaskStatus], Query(description="repeatable")] = [],  # noqa: B006
+        topic: str | None = None,
+        created_after: Annotated[datetime | None, Query(description="inclusive")] = None,
+        created_before: Annotated[datetime | None, Query(description="exclusive")] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> None:
+        self.statuses = frozenset(status)
+        self.topic = topic
+        self.created_after = as_utc(created_after)
+        self.created_before = as_utc(created_before)
+        self.limit = limit
+        self.cursor = cursor
+
+    def query(self, task_id: str | None = None) -> ExecutionQuery:
+        return ExecutionQuery(
+            task_id=task_id,
+            topic=self.topic,
+            statuses=self.statuses,
+            limit=self.limit,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            cursor=self.cursor,
+        )
+
+
+async def idempotent(request: Request, key: str | None, body: str, produce: Produce) -> Response:
+    """Run `produce` once per Idempotency-Key (per token, method and path)."""
+    if key is None:
+        status, content = await produce()
+        return JSONResponse(content, status_code=status)
+    cache: IdempotencyCache = request.app.state.idempotency
+    who = request.headers.get("authorization", "")
+    cache_key = fingerprint_of(who, request.method, request.url.path, key)
+    outcome = await cache.run(cache_key, fingerprint_of(body), produce)
+    headers = {REPLAYED_HEADER: "true"} if outcome.replayed else {}
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)

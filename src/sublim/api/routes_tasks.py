@@ -1,0 +1,139 @@
+"""/v1/tasks: create, list, read, change and delete tasks; enqueue their executions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.responses import Response
+
+from sublim.api.deps import (
+    Cursor,
+    ExecutionFilters,
+    IdempotencyKey,
+    Limit,
+    ServiceDep,
+    idempotent,
+    problems,
+)
+from sublim.api.schemas import (
+    CreatedTask,
+    CreateTask,
+    EnqueueExecution,
+    ExecutionList,
+    ExecutionOut,
+    PatchTask,
+    TaskList,
+    TaskOut,
+)
+from sublim.errors import InvalidInput
+from sublim.model import TaskStatus
+from sublim.store.base import TaskPatch, TaskQuery
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+
+def parse_labels(labels: list[str]) -> dict[str, str]:
+    """`key:value` filters into a map; `InvalidInput` for one without a key."""
+    parsed: dict[str, str] = {}
+    for label in labels:
+        key, colon, value = label.partition(":")
+        if not key or not colon:
+            raise InvalidInput(f"label filter {label!r} is not key:value")
+        parsed[key] = value
+    return parsed
+
+
+@router.post(
+    "", status_code=201, response_model=CreatedTask, responses=problems(400, 413, 422, 503)
+)
+async def create_task(
+    body: CreateTask, request: Request, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Create a task; with `execute: true`, also enqueue its first execution."""
+
+    async def produce() -> tuple[int, Any]:
+        task, execution = await service.create_task(
+            body.topic,
+            body.payload,
+            name=body.name,
+            labels=body.labels,
+            execute=body.execute,
+            max_attempts=body.max_attempts,
+        )
+        created = CreatedTask(
+            **TaskOut.of(task).model_dump(),
+            execution=ExecutionOut.of(execution) if execution else None,
+        )
+        return 201, created.model_dump(mode="json")
+
+    return await idempotent(request, idempotency_key, body.model_dump_json(), produce)
+
+
+@router.get("", response_model=TaskList, responses=problems(422, 503))
+async def list_tasks(
+    service: ServiceDep,
+    topic: str | None = None,
+    label: Annotated[list[str], Query(description="key:value, repeatable")] = [],  # noqa: B006
+    status: Annotated[TaskStatus | None, Query(description="of the latest execution")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> TaskList:
+    """Tasks, newest first, one page at a time."""
+    query = TaskQuery(
+        topic=topic, labels=parse_labels(label), status=status, limit=limit, cursor=cursor
+    )
+    return TaskList.of(await service.list_tasks(query))
+
+
+@router.get("/{task_id}", response_model=TaskOut, responses=problems(404, 503))
+async def get_task(task_id: str, service: ServiceDep) -> TaskOut:
+    return TaskOut.of(await service.get_task(task_id))
+
+
+@router.patch("/{task_id}", response_model=TaskOut, responses=problems(400, 404, 413, 422, 503))
+async def update_task(task_id: str, body: PatchTask, service: ServiceDep) -> TaskOut:
+    """Change a task's name, payload or labels (the fields given)."""
+    patch = TaskPatch(**body.model_dump(exclude_unset=True, exclude_none=True))
+    return TaskOut.of(await service.update_task(task_id, patch))
+
+
+@router.delete("/{task_id}", status_code=204, response_class=Response, responses=problems(404, 503))
+async def delete_task(task_id: str, service: ServiceDep) -> Response:
+    """Delete a task and its executions."""
+    await service.delete_task(task_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{task_id}/executions",
+    status_code=202,
+    response_model=ExecutionOut,
+    responses=problems(400, 404, 413, 422, 503),
+)
+async def enqueue_execution(
+    task_id: str,
+    request: Request,
+    service: ServiceDep,
+    body: Annotated[EnqueueExecution | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Enqueue a new execution of the task."""
+    options = body or EnqueueExecution()
+
+    async def produce() -> tuple[int, Any]:
+        execution = await service.enqueue(task_id, max_attempts=options.max_attempts)
+        return 202, ExecutionOut.of(execution).model_dump(mode="json")
+
+    return await idempotent(request, idempotency_key, task_id + options.model_dump_json(), produce)
+
+
+@router.get(
+    "/{task_id}/executions", response_model=ExecutionList, responses=problems(404, 422, 503)
+)
+async def list_task_executions(
+    task_id: str, service: ServiceDep, filters: Annotated[ExecutionFilters, Depends()]
+) -> ExecutionList:
+    """The task's executions, newest first (without their event logs)."""
+    await service.get_task(task_id)
+    return ExecutionList.of(await service.list_executions(filters.query(task_id)))

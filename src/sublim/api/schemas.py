@@ -1,0 +1,174 @@
+"""The API's request and response bodies (the shapes of DESIGN §6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from sublim.broker.base import check_name
+from sublim.errors import InvalidInput
+from sublim.model import (
+    ErrorInfo,
+    Event,
+    Execution,
+    ExecutionSummary,
+    TaskRecord,
+    TaskStatus,
+    WorkerInfo,
+)
+from sublim.store.base import Page
+
+MAX_ATTEMPTS_LIMIT = 100
+
+
+def _valid_topic(topic: str) -> str:
+    try:
+        return check_name("topic", topic)
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from exc
+
+
+Topic = Annotated[str, AfterValidator(_valid_topic), Field(examples=["Thumbnail"])]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+LabelKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^:]+$")]
+LabelValue = Annotated[str, Field(max_length=500)]
+Labels = dict[LabelKey, LabelValue]
+Payload = dict[str, Any]
+MaxAttempts = Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT)]
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are errors, so that a typo does not go unnoticed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateTask(Body):
+    name: Name | None = None
+    topic: Topic
+    payload: Payload = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
+    execute: bool = False
+    max_attempts: MaxAttempts | None = None
+
+
+class PatchTask(Body):
+    name: Name | None = None
+    payload: Payload | None = None
+    labels: Labels | None = None
+
+
+class EnqueueExecution(Body):
+    max_attempts: MaxAttempts | None = None
+
+
+class EventOut(BaseModel):
+    status: TaskStatus
+    at: datetime
+    attempt: int
+    reason: str | None
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        return cls(status=event.status, at=event.at, attempt=event.attempt, reason=event.reason)
+
+
+class ExecutionOut(BaseModel):
+    """An execution; lists leave `events` empty, `GET /v1/executions/{id}` fills it."""
+
+    id: str
+    task_id: str
+    topic: str
+    status: TaskStatus
+    attempt: int
+    max_attempts: int
+    result: Any = None
+    error: ErrorInfo | None
+    worker: WorkerInfo | None
+    created_at: datetime
+    dispatched_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    events: list[EventOut]
+
+    @classmethod
+    def of(cls, execution: Execution) -> ExecutionOut:
+        fields = execution.model_dump(include=set(cls.model_fields) - {"events"})
+        return cls(**fields, events=[EventOut.of(e) for e in execution.events])
+
+
+class ExecutionSummaryOut(BaseModel):
+    id: str
+    status: TaskStatus
+    attempt: int
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, summary: ExecutionSummary | None) -> ExecutionSummaryOut | None:
+        return None if summary is None else cls(**summary.model_dump())
+
+
+class TaskOut(BaseModel):
+    id: str
+    name: str
+    topic: str
+    payload: Payload
+    labels: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    latest_execution: ExecutionSummaryOut | None
+
+    @classmethod
+    def of(cls, task: TaskRecord) -> TaskOut:
+        fields = task.model_dump(exclude={"latest_execution"})
+        return cls(**fields, latest_execution=ExecutionSummaryOut.of(task.latest_execution))
+
+
+class CreatedTask(TaskOut):
+    """A new task; with `execute: true`, also the execution that was enqueued."""
+
+    execution: ExecutionOut | None = None
+
+
+class TaskList(BaseModel):
+    items: list[TaskOut]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[TaskRecord]) -> TaskList:
+        return cls(items=[TaskOut.of(t) for t in page.items], next_cursor=page.next_cursor)
+
+
+class ExecutionList(BaseModel):
+    items: list[ExecutionOut]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[Execution]) -> ExecutionList:
+        return cls(items=[ExecutionOut.of(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+class UpdateReceipt(BaseModel):
+    """What the push route did with an update: applied, ignored (stale or duplicate),
+    refused (illegal), or unknown (no such execution)."""
+
+    execution_id: str
+    outcome: str
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 `application/problem+json`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,140 @@
+"""POST /task_execution_update: the original's push route for execution updates.
+
+The body is a Pub/Sub push envelope whose `message.data` is the base64 of an update's JSON.
+Pub/Sub redelivers what is not acknowledged with a success, so: a message that can never be
+recorded (a malformed envelope, an undecodable update) gets a 400 and is logged; a store
+outage gets a 503 (redelivered later); anything recorded, ignored as a duplicate, or naming
+an unknown execution gets a 200 (recording it twice changes nothing: updates are
+idempotent).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException
+
+from sublim.api.auth import Authenticator, check_token
+from sublim.api.deps import ServiceDep, problems
+from sublim.api.metrics import Metrics
+from sublim.api.schemas import UpdateReceipt
+from sublim.errors import InvalidInput
+from sublim.messages import decode_update
+from sublim.model import Update
+
+log = logging.getLogger("sublim.api.updates")
+
+router = APIRouter(tags=["updates"])
+
+
+class PushMessage(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    data: str = Field(description="base64 of the update's JSON")
+    message_id: str | None = Field(None, alias="messageId")
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class PushEnvelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    message: PushMessage
+    subscription: str | None = None
+
+
+def _bad_request(detail: str) -> HTTPException:
+    return HTTPException(400, detail)
+
+
+def parse_envelope(body: bytes) -> Update:
+    """The update inside a push envelope; 400 if the envelope or the update is malformed."""
+    try:
+        envelope = PushEnvelope.model_validate_json(body)
+    except ValidationError as exc:
+        raise _bad_request(f"not a Pub/Sub push envelope: {exc.error_count()} error(s)") from exc
+    try:
+        data = base64.b64decode(envelope.message.data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _bad_request("message.data is not base64") from exc
+    try:
+        return decode_update(data)
+    except InvalidInput as exc:
+        raise _bad_request(f"message.data is not an execution update: {exc}") from exc
+
+
+def verify_push(request: Request, token: str | None) -> None:
+    """`?token=` must match `push_token` when it is set; otherwise, while authentication is
+    required, a bearer token with the write scope."""
+    expected: str | None = request.app.state.settings.push_token
+    if expected is not None:
+        if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise HTTPException(403, "missing or wrong push token (?token=)")
+        return
+    authenticator: Authenticator = request.app.state.authenticator
+    if authenticator.required:
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        check_token(authenticator, bearer or None, "write")
+
+
+_ENVELOPE_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["message"],
+                    "properties": {
+                        "message": {
+                            "type": "object",
+                            "required": ["data"],
+                            "properties": {
+                                "data": {
+                                    "type": "string",
+                                    "description": "base64 of the update's JSON",
+                                },
+                                "messageId": {"type": "string"},
+                                "attributes": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "string"},
+                                },
+                            },
+                        },
+                        "subscription": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/task_execution_update",
+    response_model=UpdateReceipt,
+    responses=problems(400, 401, 403, 413, 503),
+    openapi_extra=_ENVELOPE_DOC,
+)
+async def task_execution_update(
+    request: Request,
+    service: ServiceDep,
+    token: Annotated[str | None, Query(description="the push token, when one is set")] = None,
+) -> UpdateReceipt:
+    """Record one execution update pushed by Pub/Sub (or any client speaking its envelope)."""
+    verify_push(request, token)
+    metrics: Metrics = request.app.state.metrics
+    try:
+        update = parse_envelope(await request.body())
+    except HTTPException:
+        metrics.updates.labels(route="push", outcome="malformed").inc()
+        raise
+    change = await service.record_update(update)
+    outcome = "unknown" if change is None else change.outcome
+    metrics.updates.labels(route="push", outcome=outcome).inc()
+    return UpdateReceipt(execution_id=update.execution_id, outcome=outcome)
