@@ -19,6 +19,7 @@ import pytest
 from sublim.broker.base import Broker
 from sublim.broker.memory import MemoryBroker
 from sublim.broker.sqlite import SqliteBroker
+from tests.engine_brokers import fresh_redis_url
 
 BrokerFactory = Callable[[Path], AbstractAsyncContextManager[Broker]]
 
@@ -48,9 +49,18 @@ def sqlite_broker(tmp_path: Path) -> AbstractAsyncContextManager[Broker]:
     return opened_broker(SqliteBroker(str(tmp_path / "broker.db"), poll_interval=60.0))
 
 
+@asynccontextmanager
+async def redis_broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    from sublim.broker.redis import RedisBroker
+
+    async with fresh_redis_url() as url, opened_broker(RedisBroker.from_url(url)) as broker:
+        yield broker
+
+
 BROKER_BACKENDS: dict[str, BrokerBackend] = {
     "memory": BrokerBackend(memory_broker),
     "sqlite": BrokerBackend(sqlite_broker),
+    "redis": BrokerBackend(redis_broker),
 }
 
 
