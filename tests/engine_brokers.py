@@ -44,7 +44,7 @@ async def delete_nats_prefix(url: str, prefix: str) -> None:
     try:
         jetstream = connection.jetstream()
         for name in await jetstream.streams_info():
-            if name.config.name and name.config.name.startswith(f"{prefix}_"):
+            if name.config.name and name.config.name.startswith((f"{prefix}_", f"KV_{prefix}_")):
                 await jetstream.delete_stream(name.config.name)
     finally:
         await connection.close()

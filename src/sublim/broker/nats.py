@@ -1,0 +1,488 @@
+"""The NATS JetStream broker: `nats://host:port?prefix=sublim&max_deliveries=N`.
+
+Layout (docs/decisions/0002-nats-layout.md): one stream per topic, on the single subject
+`<prefix>.topic.<topic>`, with interest retention; one durable pull consumer per subscription
+(deliver policy "new", explicit acks). Publishing is one JetStream publish, so fan-out is
+atomic and done by the server; a message is removed once every subscription acked it; a
+topic without subscriptions has no stream, and its messages are dropped. Which stream holds a
+subscription's consumer is kept in the key-value bucket `<prefix>_subscriptions`.
+
+Leases: the consumer's AckWait follows the lease of the first pull of each broker, and
+`sublim.broker._nats_leases` makes each delivery's own lease exact while this process lives
+(in-progress acks to hold longer, a nak when it passes). Pulls are JetStream pull requests on
+a private inbox: a no-wait request for what is there, else one waiting request for the first
+message, woken by the server. `Message.key` becomes `Nats-Msg-Id`, de-duplicated by the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.kv import KeyValue
+
+from sublim.broker._nats_leases import Leases
+from sublim.broker._shared import (
+    check_delay,
+    check_lease,
+    check_pull_arguments,
+    make_receipt,
+    new_lease_token,
+    parse_receipt,
+)
+from sublim.broker.base import Delivery, Message, check_name
+from sublim.errors import BrokerError, Conflict, InvalidInput
+
+log = logging.getLogger("sublim.broker.nats")
+
+T = TypeVar("T")
+
+DEFAULT_PREFIX = "sublim"
+#: The AckWait of a new consumer, until the first pull sets it to its lease.
+DEFAULT_ACK_WAIT = 30.0
+#: How long to wait for JetStream's answer beyond a request's own expiry.
+REPLY_TIMEOUT = 5
+ATTRIBUTES_HEADER = "Sublim-Attributes"
+MESSAGE_ID_HEADER = "Nats-Msg-Id"
+#: Pull-request statuses that end a request: no messages, request expired, and 409s such as
+#: "Exceeded MaxWaiting" or "Leadership Change" (the next pull asks again).
+_END_STATUSES = {"404", "408", "409"}
+_HEARTBEAT_STATUS = "100"
+_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class NatsOptions:
+    """The broker's own options, taken out of the URL's query."""
+
+    url: str
+    prefix: str = DEFAULT_PREFIX
+    #: Deliveries after which a message goes to the dead-letter stream; None: never.
+    max_deliveries: int | None = None
+
+
+def parse_url(url: str) -> NatsOptions:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    prefix = query.pop("prefix", DEFAULT_PREFIX)
+    if not _PREFIX.match(prefix):
+        raise InvalidInput(f"invalid NATS prefix {prefix!r}: letters, digits, '_' or '-'")
+    max_deliveries = query.pop("max_deliveries", None)
+    server = urlunsplit(parts._replace(query=urlencode(query)))
+    return NatsOptions(server, prefix, int(max_deliveries) if max_deliveries else None)
+
+
+def _name_token(name: str) -> str:
+    """A topic or subscription name as a stream or consumer name, which cannot hold '.'
+    ('~' cannot appear in our names, so this is one-to-one)."""
+    return name.replace(".", "~")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a subscription's messages are: its topic's stream and its durable consumer."""
+
+    stream: str
+    consumer: str
+
+    @property
+    def next_subject(self) -> str:
+        return f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.consumer}"
+
+
+def _status(msg: Msg) -> str | None:
+    return msg.headers.get("Status") if msg.headers else None
+
+
+def _attributes(msg: Msg) -> dict[str, str]:
+    raw = msg.headers.get(ATTRIBUTES_HEADER) if msg.headers else None
+    return dict(json.loads(raw)) if raw else {}
+
+
+def _headers(message: Message) -> dict[str, str]:
+    headers = {ATTRIBUTES_HEADER: json.dumps(dict(message.attributes))}
+    if message.key is not None:
+        headers[MESSAGE_ID_HEADER] = message.key
+    return headers
+
+
+def _delivery(msg: Msg, receipt: str) -> Delivery:
+    return Delivery(
+        receipt=receipt,
+        message_id=str(msg.metadata.sequence.stream),
+        data=msg.data,
+        attributes=_attributes(msg),
+        deliveries=msg.metadata.num_delivered,
+    )
+
+
+def _checked_receipts(receipts: Sequence[str]) -> Sequence[str]:
+    for receipt in receipts:
+        parse_receipt(receipt)  # InvalidInput for what this broker did not issue
+    return receipts
+
+
+class NatsBroker:
+    """Topics and subscriptions in NATS JetStream; see the module's documentation."""
+
+    def __init__(self, options: NatsOptions) -> None:
+        self._options = options
+        self._prefix = options.prefix
+        self._connection: Client | None = None
+        self._jetstream: JetStreamContext | None = None
+        self._registry: KeyValue | None = None
+        self._routes: dict[str, Route] = {}
+        self._ack_waits: dict[Route, float] = {}
+        self._leases = Leases()
+
+    @classmethod
+    def from_url(cls, url: str) -> NatsBroker:
+        return cls(parse_url(url))
+
+    # -- connection ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._connection is not None:
+            return
+        try:
+            self._connection = await nats.connect(self._options.url, **self._callbacks())
+        except (OSError, nats.errors.Error) as exc:
+            raise BrokerError(f"cannot reach NATS at {self._address()}: {exc}") from exc
+        self._jetstream = self._connection.jetstream()
+        self._registry = await self._call(self._jetstream.create_key_value(self._registry_config()))
+
+    def _registry_config(self) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=f"{self._prefix}_subscriptions", history=1, storage=StorageType.FILE
+        )
+
+    def _callbacks(self) -> dict[str, Any]:
+        """Reconnect forever, saying so in the log."""
+        address = self._address()
+
+        async def disconnected() -> None:
+            log.warning("NATS broker %s: disconnected; reconnecting", address)
+
+        async def reconnected() -> None:
+            log.warning("NATS broker %s: reconnected", address)
+
+        async def error(exc: Exception) -> None:
+            log.info("NATS broker %s: %s", address, exc)
+
+        return {
+            "disconnected_cb": disconnected,
+            "reconnected_cb": reconnected,
+            "error_cb": error,
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 0.5,
+        }
+
+    def _address(self) -> str:
+        parts = urlsplit(self._options.url)
+        return f"{parts.hostname}:{parts.port or 4222}"
+
+    async def close(self) -> None:
+        if self._connection is None:
+            return
+        connection, self._connection, self._jetstream = self._connection, None, None
+        self._leases.forget_all()
+        self._routes.clear()
+        self._ack_waits.clear()
+        await connection.drain()
+
+    # -- names -----------------------------------------------------------------------------
+
+    def _subject(self, topic: str) -> str:
+        return f"{self._prefix}.topic.{topic}"
+
+    def _route_of(self, topic: str, subscription: str) -> Route:
+        return Route(f"{self._prefix}_topic_{_name_token(topic)}", _name_token(subscription))
+
+    def _dead_letter_subject(self, subscription: str) -> str:
+        return f"{self._prefix}.dlq.{subscription}"
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+        check_name("topic", topic)
+        check_name("subscription", subscription)
+        registered = await self._register(topic, subscription)
+        if registered != topic:
+            raise Conflict(f"subscription {subscription!r} exists on topic {registered!r}")
+        route = self._route_of(topic, subscription)
+        await self._ensure_stream(topic, route)
+        await self._ensure_consumer(route)
+        self._routes[subscription] = route
+
+    async def _register(self, topic: str, subscription: str) -> str:
+        """The topic the registry names for the subscription, registering it if new."""
+        registry = self._open_registry()
+        try:
+            await self._call(registry.create(subscription, topic.encode()))
+            return topic
+        except BrokerError as exc:
+            if not isinstance(exc.__cause__, nats.js.errors.KeyWrongLastSequenceError):
+                raise
+        entry = await self._call(registry.get(subscription))
+        return (entry.value or b"").decode()
+
+    async def _ensure_stream(self, topic: str, route: Route) -> None:
+        config = StreamConfig(
+            name=route.stream,
+            subjects=[self._subject(topic)],
+            retention=RetentionPolicy.INTEREST,
+            storage=StorageType.FILE,
+        )
+        await self._call(self._open_jetstream().add_stream(config))
+
+    async def _ensure_consumer(self, route: Route) -> None:
+        jetstream = self._open_jetstream()
+        try:
+            await self._call(jetstream.consumer_info(route.stream, route.consumer))
+            return
+        except BrokerError as exc:
+            if not isinstance(exc.__cause__, nats.js.errors.NotFoundError):
+                raise
+        await self._call(jetstream.add_consumer(route.stream, _consumer_config(route.consumer)))
+
+    async def _route(self, subscription: str) -> Route:
+        route = self._routes.get(subscription)
+        if route is not None:
+            return route
+        try:
+            entry = await self._call(self._open_registry().get(subscription))
+        except BrokerError as exc:
+            if isinstance(exc.__cause__, nats.js.errors.NotFoundError):
+                raise BrokerError(f"no subscription named {subscription!r}") from exc
+            raise
+        route = self._route_of((entry.value or b"").decode(), subscription)
+        self._routes[subscription] = route
+        return route
+
+    async def _adopt_lease(self, route: Route, lease: float) -> float:
+        """The consumer's AckWait; on this broker's first pull, set to the pull's lease."""
+        known = self._ack_waits.get(route)
+        if known is not None:
+            return known
+        jetstream = self._open_jetstream()
+        info = await self._call(jetstream.consumer_info(route.stream, route.consumer))
+        if info.config.ack_wait != lease:
+            config = replace(info.config, ack_wait=lease)
+            await self._call(jetstream.add_consumer(route.stream, config))
+        self._ack_waits[route] = lease
+        return lease
+
+    # -- publish ---------------------------------------------------------------------------
+
+    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+        check_name("topic", topic)
+        if not messages:
+            return
+        jetstream, subject = self._open_jetstream(), self._subject(topic)
+        acks = [
+            await self._call(jetstream.publish_async(subject, bytes(m.data), headers=_headers(m)))
+            for m in messages
+        ]
+        try:
+            await self._call(asyncio.wait_for(asyncio.gather(*acks), REPLY_TIMEOUT))
+        except BrokerError as exc:
+            await self._unless_topic_has_no_subscriptions(topic, exc)
+
+    async def _unless_topic_has_no_subscriptions(self, topic: str, error: BrokerError) -> None:
+        """A topic without subscriptions has no stream, so nothing answered: the messages
+        are dropped, as the protocol says. Any other failure is raised."""
+        if not isinstance(error.__cause__, nats.js.errors.NoStreamResponseError):
+            raise error
+        stream = self._route_of(topic, "x").stream
+        try:
+            await self._call(self._open_jetstream().stream_info(stream))
+        except BrokerError as exc:
+            if isinstance(exc.__cause__, nats.js.errors.NotFoundError):
+                return
+        raise error
+
+    # -- pull ------------------------------------------------------------------------------
+
+    async def pull(
+        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    ) -> list[Delivery]:
+        check_name("subscription", subscription)
+        check_pull_arguments(max_messages, lease, wait)
+        route = await self._route(subscription)
+        ack_wait = await self._adopt_lease(route, lease)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            msgs = await self._fetch(route, max_messages, max(deadline - loop.time(), 0.0))
+            deliveries = await self._accept(subscription, msgs, lease, ack_wait)
+            if deliveries or loop.time() >= deadline:
+                return deliveries
+
+    async def _fetch(self, route: Route, max_messages: int, wait: float) -> list[Msg]:
+        """What is available now; else, within `wait`, the first message to come and
+        whatever is available with it."""
+        msgs = await self._request(route, {"batch": max_messages, "no_wait": True}, 0.0)
+        if msgs or wait < 0.001:
+            return msgs
+        first = await self._request(route, {"batch": 1, "expires": int(wait * 1e9)}, wait)
+        if not first or max_messages == 1:
+            return first
+        return first + await self._request(route, {"batch": max_messages - 1, "no_wait": True}, 0.0)
+
+    async def _request(self, route: Route, body: dict[str, Any], expires: float) -> list[Msg]:
+        """Send one pull request on a private inbox and collect its messages until it ends."""
+        connection = self._open_connection()
+        inbox = connection.new_inbox()
+        subscription = await connection.subscribe(inbox)
+        try:
+            await connection.publish(route.next_subject, json.dumps(body).encode(), reply=inbox)
+            return await self._collect(subscription, int(body["batch"]), expires + REPLY_TIMEOUT)
+        finally:
+            await subscription.unsubscribe()
+
+    async def _collect(self, subscription: Subscription, batch: int, timeout: float) -> list[Msg]:
+        msgs: list[Msg] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(msgs) < batch:
+            try:
+                msg = await subscription.next_msg(timeout=max(deadline - loop.time(), 0.001))
+            except nats.errors.TimeoutError:
+                return self._timed_out(msgs)
+            status = _status(msg)
+            if status is None:
+                msgs.append(msg)
+            elif status in _END_STATUSES:
+                return msgs
+            elif status != _HEARTBEAT_STATUS:
+                raise BrokerError(f"NATS pull request failed: {status} {msg.headers}")
+        return msgs
+
+    def _timed_out(self, msgs: list[Msg]) -> list[Msg]:
+        if msgs or (self._connection is not None and self._connection.is_connected):
+            return msgs
+        raise BrokerError(f"NATS broker {self._address()} is not connected")
+
+    async def _accept(
+        self, subscription: str, msgs: list[Msg], lease: float, ack_wait: float
+    ) -> list[Delivery]:
+        """Lease the messages to the caller; dead-letter those delivered too often."""
+        deliveries = []
+        for msg in msgs:
+            if self._too_often_delivered(msg):
+                await self._dead_letter(subscription, msg)
+                continue
+            receipt = make_receipt(str(msg.metadata.sequence.stream), new_lease_token())
+            self._leases.hold(receipt, msg, lease=lease, ack_wait=ack_wait)
+            deliveries.append(_delivery(msg, receipt))
+        return deliveries
+
+    def _too_often_delivered(self, msg: Msg) -> bool:
+        limit = self._options.max_deliveries
+        return limit is not None and msg.metadata.num_delivered > limit
+
+    async def _dead_letter(self, subscription: str, msg: Msg) -> None:
+        """Copy the message to `<prefix>.dlq.<subscription>`, then ack the original."""
+        await self._ensure_dead_letter_stream()
+        headers = {**(msg.headers or {}), "Sublim-Deliveries": str(msg.metadata.num_delivered - 1)}
+        headers.pop(MESSAGE_ID_HEADER, None)
+        subject = self._dead_letter_subject(subscription)
+        await self._call(self._open_jetstream().publish(subject, msg.data, headers=headers))
+        await self._call(msg.ack())
+        log.warning("message %s of %s delivered %d times: moved to %s",
+                    msg.metadata.sequence.stream, subscription, msg.metadata.num_delivered - 1,
+                    subject)
+
+    async def _ensure_dead_letter_stream(self) -> None:
+        config = StreamConfig(
+            name=f"{self._prefix}_dead_letters",
+            subjects=[f"{self._prefix}.dlq.>"],
+            storage=StorageType.FILE,
+        )
+        await self._call(self._open_jetstream().add_stream(config))
+
+    # -- ack, nack, extend -----------------------------------------------------------------
+
+    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
+        msgs = self._take(receipts)
+        for msg in msgs:
+            await self._call(msg.ack())
+        await self._flush(msgs)
+
+    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
+        check_delay(delay)
+        msgs = self._take(receipts)
+        for msg in msgs:
+            await self._call(msg.nak(delay=delay if delay > 0 else None))
+        await self._flush(msgs)
+
+    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
+        check_lease(lease)
+        return {r for r in _checked_receipts(receipts) if not self._leases.extend(r, lease)}
+
+    def _take(self, receipts: Sequence[str]) -> list[Msg]:
+        """The messages of the receipts this process still holds; stale ones are ignored."""
+        taken = (self._leases.take(receipt) for receipt in _checked_receipts(receipts))
+        return [msg for msg in taken if msg is not None]
+
+    async def _flush(self, msgs: list[Msg]) -> None:
+        """Make sure the acks reached the server (they are sent without an answer)."""
+        if msgs:
+            await self._call(self._open_connection().flush(timeout=REPLY_TIMEOUT))
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def _open_connection(self) -> Client:
+        if self._connection is None:
+            raise BrokerError("the broker is not open: call `await broker.open()` first")
+        return self._connection
+
+    def _open_jetstream(self) -> JetStreamContext:
+        self._open_connection()
+        assert self._jetstream is not None
+        return self._jetstream
+
+    def _open_registry(self) -> KeyValue:
+        self._open_connection()
+        assert self._registry is not None
+        return self._registry
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """Await a NATS call, translating its errors into `BrokerError`."""
+        try:
+            return await call
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            raise BrokerError(f"NATS broker {self._address()}: {exc!r}") from exc
+
+
+def _consumer_config(name: str) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=name,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.NEW,
+        ack_wait=DEFAULT_ACK_WAIT,
+        max_deliver=-1,
+        max_ack_pending=-1,
+    )
