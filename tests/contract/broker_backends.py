@@ -19,6 +19,7 @@ import pytest
 from sublim.broker.base import Broker
 from sublim.broker.memory import MemoryBroker
 from sublim.broker.sqlite import SqliteBroker
+from tests.engines import require_engine
 from tests.engine_brokers import fresh_redis_url
 
 BrokerFactory = Callable[[Path], AbstractAsyncContextManager[Broker]]
@@ -55,6 +56,23 @@ async def redis_broker(tmp_path: Path) -> AsyncIterator[Broker]:
 
     async with fresh_redis_url() as url, opened_broker(RedisBroker.from_url(url)) as broker:
         yield broker
+
+
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+@asynccontextmanager
+async def amqp_broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    """RabbitMQ; every exchange and queue the test declared is deleted afterwards."""
+    require_engine("RabbitMQ", "127.0.0.1", 5672)
+    from tests.contract.amqp_cleanup import CleaningAmqpBroker
+
+    broker = CleaningAmqpBroker.from_url(RABBITMQ_URL)
+    async with opened_broker(broker):
+        try:
+            yield broker
+        finally:
+            await broker.delete_everything_declared()
 
 
 BROKER_BACKENDS: dict[str, BrokerBackend] = {

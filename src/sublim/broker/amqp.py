@@ -1,0 +1,589 @@
+"""The RabbitMQ broker: `amqp://user:password@host:port/vhost` (`pip install 'sublim[amqp]'`).
+
+A topic is a fanout exchange, a subscription a durable quorum queue bound to it (the layout is
+in `_amqp_layout`). Publishing waits for publisher confirms of the whole batch. Pulling is
+pull-based on top of AMQP (docs/decisions/003-amqp-pull.md): `wait=0` takes what is ready with
+`basic.get`; a waiting pull starts a consumer whose prefetch is the number of messages asked
+for, returns once the first one comes, and cancels it.
+
+Leases are kept in this process: each delivery gets a deadline, and when it passes without an
+ack the message is nacked back to the queue, where RabbitMQ counts one more delivery. A lost
+channel or connection requeues everything it held on the broker's side, and the receipts of
+that channel become stale. A nack with a delay goes through a delay queue (TTL, then
+dead-lettered back), carrying the deliveries so far in a header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aiormq.abc import DeliveredMessage
+
+from sublim.broker._amqp_layout import (
+    DELAY_QUEUE_REDECLARE_SECONDS,
+    PRIOR_DELIVERIES_HEADER,
+    AmqpOptions,
+    attributes_of,
+    check_amqp_name,
+    dead_letter_exchange,
+    dead_letter_queue,
+    dead_letter_queue_arguments,
+    delay_bucket_ms,
+    delay_queue,
+    delay_queue_arguments,
+    deliveries_of,
+    parse_amqp_url,
+    subscription_arguments,
+    topic_in_conflict,
+)
+from sublim.broker._shared import (
+    Claim,
+    Signal,
+    check_delay,
+    check_lease,
+    check_pull_arguments,
+    make_receipt,
+    new_lease_token,
+    parse_receipt,
+    pull_waiting,
+)
+from sublim.broker.base import Delivery, Message
+from sublim.errors import BrokerError, Conflict
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: What an engine outage looks like to aio-pika: the operation may succeed once reconnected.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    aiormq.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    aio_pika.exceptions.ChannelClosed,
+    asyncio.TimeoutError,
+)
+#: Settling (ack, nack) a message whose channel is gone fails with these: it was requeued.
+_SETTLE_ERRORS = (*OUTAGE_ERRORS, RuntimeError, aiormq.exceptions.AMQPError)
+_RETRY_PAUSE = 0.2
+
+
+def _outgoing(message: Message) -> aio_pika.Message:
+    return aio_pika.Message(
+        bytes(message.data),
+        headers=dict(message.attributes),
+        message_id=uuid.uuid4().hex,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+def _delayed_copy(message: AbstractIncomingMessage, deliveries: int) -> aio_pika.Message:
+    """The message again, for a delay queue, remembering how often it was delivered."""
+    headers: dict[str, Any] = attributes_of(message.headers)
+    headers[PRIOR_DELIVERIES_HEADER] = deliveries
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        message_id=message.message_id,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+async def _settle(operation: Awaitable[object]) -> None:
+    """Ack or nack; a channel that is gone requeued the message already, so errors are moot."""
+    with contextlib.suppress(*_SETTLE_ERRORS):
+        await operation
+
+
+async def _open_channel(
+    connection: AbstractRobustConnection, *, confirms: bool = False
+) -> AbstractChannel:
+    """A plain (not self-restoring) channel: after an outage its deliveries must go stale."""
+    channel = aio_pika.Channel(connection, publisher_confirms=confirms)
+    await channel.initialize()
+    return channel
+
+
+async def _close_quietly(channel: AbstractChannel | None) -> None:
+    if channel is not None and not channel.is_closed:
+        with contextlib.suppress(*_SETTLE_ERRORS):
+            await channel.close()
+
+
+# Leases
+
+
+@dataclass(slots=True)
+class _Held:
+    """A delivery handed out under a lease, until it is settled or its lease passes."""
+
+    subscription: str
+    message: AbstractIncomingMessage
+    deliveries: int
+    timer: asyncio.TimerHandle | None = None
+
+    def alive(self) -> bool:
+        """False once its channel closed: RabbitMQ requeued the message then."""
+        return not self.message.channel.is_closed
+
+    def stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+class _Leases:
+    """The receipts this process holds, each with a deadline; a passed deadline requeues."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, _Held] = {}
+        self._requeues: set[asyncio.Task[None]] = set()
+
+    def hold(self, held: _Held, lease: float) -> str:
+        receipt = make_receipt(held.message.message_id or "", new_lease_token())
+        self._held[receipt] = held
+        self._schedule(receipt, held, lease)
+        return receipt
+
+    def _schedule(self, receipt: str, held: _Held, lease: float) -> None:
+        held.stop_timer()
+        loop = asyncio.get_running_loop()
+        held.timer = loop.call_later(lease, self._expire, receipt)
+
+    def _expire(self, receipt: str) -> None:
+        held = self._held.pop(receipt, None)
+        if held is not None and held.alive():
+            task = asyncio.create_task(_settle(held.message.nack(requeue=True)))
+            self._requeues.add(task)
+            task.add_done_callback(self._requeues.discard)
+
+    def take(self, subscription: str, receipts: Sequence[str]) -> list[_Held]:
+        """Release the receipts still held (stale ones are ignored) to be settled."""
+        taken = []
+        for receipt in receipts:
+            held = self._live(subscription, receipt)
+            if held is not None:
+                del self._held[receipt]
+                held.stop_timer()
+                taken.append(held)
+        return taken
+
+    def extend(self, subscription: str, receipts: Sequence[str], lease: float) -> set[str]:
+        """Push the deadlines further; returns the receipts no longer held."""
+        lost = set()
+        for receipt in receipts:
+            held = self._live(subscription, receipt)
+            if held is None:
+                lost.add(receipt)
+            else:
+                self._schedule(receipt, held, lease)
+        return lost
+
+    def _live(self, subscription: str, receipt: str) -> _Held | None:
+        parse_receipt(receipt)  # InvalidInput for what this broker did not issue
+        held = self._held.get(receipt)
+        if held is None or held.subscription != subscription:
+            return None
+        if not held.alive():
+            self._forget(receipt)
+            return None
+        return held
+
+    def _forget(self, receipt: str) -> None:
+        held = self._held.pop(receipt)
+        held.stop_timer()
+
+    def clear(self) -> None:
+        for receipt in list(self._held):
+            self._forget(receipt)
+
+
+# Pulling from one subscription
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    """Pulls from one subscription over a channel of its own (acks go back on it)."""
+
+    connection: AbstractRobustConnection
+    name: str
+    #: Delivered to a consumer of this process and not handed out yet.
+    inbox: deque[AbstractIncomingMessage] = field(default_factory=deque)
+    signal: Signal = field(default_factory=Signal)
+    _channel: AbstractChannel | None = None
+    _queue: AbstractQueue | None = None
+    _consume_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def queue(self) -> AbstractQueue:
+        """The subscription's queue on a live channel; `BrokerError` if it does not exist."""
+        if self._queue is None or self._channel is None or self._channel.is_closed:
+            self._channel, self._queue = await self._open_queue()
+        return self._queue
+
+    async def _open_queue(self) -> tuple[AbstractChannel, AbstractQueue]:
+        channel = await _open_channel(self.connection)
+        try:
+            return channel, await channel.declare_queue(self.name, passive=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            raise BrokerError(f"no subscription named {self.name!r}") from None
+
+    def take(self, max_messages: int) -> list[AbstractIncomingMessage]:
+        """Up to `max_messages` from the inbox, skipping those of a channel that closed."""
+        taken: list[AbstractIncomingMessage] = []
+        while self.inbox and len(taken) < max_messages:
+            message = self.inbox.popleft()
+            if not message.channel.is_closed:
+                taken.append(message)
+        return taken
+
+    async def get_ready(self, max_messages: int) -> list[AbstractIncomingMessage]:
+        """What is ready now, with `basic.get`, in queue order."""
+        queue = await self.queue()
+        got = self.take(max_messages)
+        while len(got) < max_messages:
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            got.append(message)
+        return got
+
+    @contextlib.asynccontextmanager
+    async def consumer(self, prefetch: int) -> AsyncIterator[None]:
+        """A consumer that delivers at most `prefetch` messages into the inbox; cancelled on
+        exit, after which everything it was sent is in the inbox."""
+        queue = await self.queue()
+        underlay = await queue.channel.get_underlay_channel()
+        async with self._consume_lock:  # qos applies to the next consumer of the channel
+            await underlay.basic_qos(prefetch_count=prefetch)
+            started = await underlay.basic_consume(self.name, self._deliver)
+        try:
+            yield
+        finally:
+            await _settle(underlay.basic_cancel(str(started.consumer_tag)))
+
+    def check_consuming(self) -> None:
+        """A consumer of a channel that closed (an outage) will never deliver."""
+        if self._channel is None or self._channel.is_closed:
+            raise ConnectionError(f"the channel of subscription {self.name!r} closed")
+
+    async def _deliver(self, delivered: DeliveredMessage) -> None:
+        self.inbox.append(aio_pika.IncomingMessage(delivered, no_ack=False))
+        self.signal.notify()
+
+    async def close(self) -> None:
+        self.inbox.clear()
+        await _close_quietly(self._channel)
+        self._channel = self._queue = None
+
+
+# The broker
+
+
+class AmqpBroker:
+    """Topics and subscriptions on RabbitMQ, over one robust connection."""
+
+    def __init__(self, options: AmqpOptions) -> None:
+        self._options = options
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._delay_queues: dict[str, float] = {}  # name -> when it was declared
+        self._subscribers: dict[str, _Subscriber] = {}
+        self._leases = _Leases()
+        self._open_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> AmqpBroker:
+        return cls(parse_amqp_url(url))
+
+    # Connection
+
+    async def open(self) -> None:
+        async with self._open_lock:
+            if self._connection is None:
+                self._connection = await self._connect()
+
+    async def _connect(self) -> AbstractRobustConnection:
+        try:
+            connection = await aio_pika.connect_robust(
+                self._options.url, reconnect_interval=self._options.reconnect_interval
+            )
+        except (OSError, aiormq.exceptions.AMQPError) as exc:
+            raise BrokerError(f"cannot connect to RabbitMQ: {exc}") from exc
+        connection.close_callbacks.add(self._on_connection_lost)
+        connection.reconnect_callbacks.add(self._on_reconnected)
+        return connection
+
+    def _on_connection_lost(self, _connection: object, exc: BaseException | None) -> None:
+        if self._connection is None:  # closed on purpose
+            return
+        if exc is not None:
+            log.warning("RabbitMQ connection lost (%s); reconnecting every %.1f s; "
+                        "unacked deliveries go back to their queues", exc,
+                        self._options.reconnect_interval)
+        for subscriber in self._subscribers.values():
+            subscriber.signal.notify()  # waiting pulls stop waiting on a dead consumer
+
+    def _on_reconnected(self, _connection: object) -> None:
+        log.warning("RabbitMQ connection restored")
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        self._leases.clear()
+        for subscriber in self._subscribers.values():
+            await subscriber.close()
+        self._subscribers.clear()
+        self._exchanges.clear()
+        self._delay_queues.clear()
+        self._publisher = None
+        await connection.close()
+
+    def _connected(self) -> AbstractRobustConnection:
+        if self._connection is None:
+            raise BrokerError("the broker is not open: call `await broker.open()` first")
+        return self._connection
+
+    async def _through_outages(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run `operation`, again after a reconnection if the engine was unreachable, for up
+        to `outage_timeout` seconds."""
+        deadline = time.monotonic() + self._options.outage_timeout
+        while True:
+            try:
+                return await operation()
+            except OUTAGE_ERRORS as exc:
+                if time.monotonic() >= deadline:
+                    raise BrokerError(f"RabbitMQ unreachable during {what}: {exc!r}") from exc
+                log.info("%s: RabbitMQ unreachable (%r); retrying once reconnected", what, exc)
+                await self._reconnected(deadline)
+
+    async def _reconnected(self, deadline: float) -> None:
+        await asyncio.sleep(_RETRY_PAUSE)  # let the connection notice it is lost
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self._connected().connected.wait()
+
+    # Topology
+
+    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+        check_amqp_name("topic", topic)
+        check_amqp_name("subscription", subscription)
+        await self._through_outages(
+            "ensure_subscription", lambda: self._declare_subscription(topic, subscription)
+        )
+
+    async def _declare_subscription(self, topic: str, subscription: str) -> None:
+        async with self._temporary_channel() as channel:
+            queue = await self._declare_subscription_queue(channel, topic, subscription)
+            exchange = await channel.declare_exchange(
+                topic, aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            await queue.bind(exchange)
+            await self._declare_dead_letters(channel, topic, subscription)
+
+    async def _declare_subscription_queue(
+        self, channel: AbstractChannel, topic: str, subscription: str
+    ) -> AbstractQueue:
+        arguments = subscription_arguments(topic, subscription, self._options.delivery_limit)
+        try:
+            return await channel.declare_queue(subscription, durable=True, arguments=arguments)
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            raise _conflict(subscription, str(exc)) from exc
+
+    async def _declare_dead_letters(
+        self, channel: AbstractChannel, topic: str, subscription: str
+    ) -> None:
+        exchange = await channel.declare_exchange(
+            dead_letter_exchange(topic), aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        queue = await channel.declare_queue(
+            dead_letter_queue(subscription), durable=True, arguments=dead_letter_queue_arguments()
+        )
+        await queue.bind(exchange, routing_key=subscription)
+
+    @contextlib.asynccontextmanager
+    async def _temporary_channel(self) -> AsyncIterator[AbstractChannel]:
+        """A channel for declarations, which RabbitMQ closes on a failed one."""
+        channel = await _open_channel(self._connected())
+        try:
+            yield channel
+        finally:
+            await _close_quietly(channel)
+
+    async def delete_subscription(self, subscription: str) -> None:
+        """Delete a subscription's queue, its dead letters and this process's delay queues."""
+        delays = [name for name in self._delay_queues if name.startswith(f"{subscription}.")]
+        async with self._temporary_channel() as channel:
+            for name in [subscription, dead_letter_queue(subscription), *delays]:
+                await channel.queue_delete(name)
+                self._delay_queues.pop(name, None)
+        subscriber = self._subscribers.pop(subscription, None)
+        if subscriber is not None:
+            await subscriber.close()
+
+    async def delete_topic(self, topic: str) -> None:
+        """Delete a topic's exchange and its dead-letter exchange."""
+        async with self._temporary_channel() as channel:
+            for name in [topic, dead_letter_exchange(topic)]:
+                await channel.exchange_delete(name)
+        self._exchanges.pop(topic, None)
+
+    # Publishing
+
+    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+        check_amqp_name("topic", topic)
+        if messages:
+            outgoing = [_outgoing(message) for message in messages]
+            await self._through_outages("publish", lambda: self._publish(topic, outgoing))
+
+    async def _publish(self, topic: str, messages: Sequence[aio_pika.Message]) -> None:
+        """Send the whole batch, then wait for all its confirms."""
+        exchange = await self._exchange(topic)
+        await asyncio.gather(*(exchange.publish(m, routing_key="") for m in messages))
+
+    async def _exchange(self, topic: str) -> AbstractExchange:
+        """The topic's exchange on the publishing channel, declared once per channel."""
+        channel = await self._publishing_channel()
+        exchange = self._exchanges.get(topic)
+        if exchange is None:
+            exchange = await channel.declare_exchange(
+                topic, aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            self._exchanges[topic] = exchange
+        return exchange
+
+    async def _publishing_channel(self) -> AbstractChannel:
+        """The channel with publisher confirms; its exchanges are declared again on a new one."""
+        if self._publisher is None or self._publisher.is_closed:
+            self._exchanges.clear()
+            self._publisher = await _open_channel(self._connected(), confirms=True)
+        return self._publisher
+
+    # Pulling
+
+    async def pull(
+        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    ) -> list[Delivery]:
+        check_amqp_name("subscription", subscription)
+        check_pull_arguments(max_messages, lease, wait)
+        subscriber = self._subscriber(subscription)
+        try:
+            if wait <= 0:
+                return self._hand_out(subscriber, await subscriber.get_ready(max_messages), lease)
+            return await self._pull_waiting(subscriber, max_messages, lease, wait)
+        except OUTAGE_ERRORS as exc:
+            return await self._pulled_nothing(subscription, exc, wait)
+
+    async def _pull_waiting(
+        self, subscriber: _Subscriber, max_messages: int, lease: float, wait: float
+    ) -> list[Delivery]:
+        async def claim() -> Claim:
+            subscriber.check_consuming()
+            return Claim(self._hand_out(subscriber, subscriber.take(max_messages), lease))
+
+        async with subscriber.consumer(prefetch=max_messages):
+            found = await pull_waiting(subscriber.signal, claim, wait=wait)
+        more = subscriber.take(max_messages - len(found))  # sent before the cancel took effect
+        return found + self._hand_out(subscriber, more, lease)
+
+    async def _pulled_nothing(self, subscription: str, exc: BaseException, wait: float) -> list[
+        Delivery
+    ]:
+        """During an outage a pull waits (up to `wait`) for the connection and finds nothing."""
+        log.info("pull from %s: RabbitMQ unreachable (%r)", subscription, exc)
+        await self._reconnected(time.monotonic() + wait)
+        return []
+
+    def _subscriber(self, subscription: str) -> _Subscriber:
+        subscriber = self._subscribers.get(subscription)
+        if subscriber is None:
+            subscriber = _Subscriber(self._connected(), subscription)
+            self._subscribers[subscription] = subscriber
+        return subscriber
+
+    def _hand_out(
+        self, subscriber: _Subscriber, messages: list[AbstractIncomingMessage], lease: float
+    ) -> list[Delivery]:
+        return [self._delivery(subscriber.name, message, lease) for message in messages]
+
+    def _delivery(
+        self, subscription: str, message: AbstractIncomingMessage, lease: float
+    ) -> Delivery:
+        deliveries = deliveries_of(message.headers)
+        receipt = self._leases.hold(_Held(subscription, message, deliveries), lease)
+        return Delivery(
+            receipt=receipt,
+            message_id=message.message_id or "",
+            data=message.body,
+            attributes=attributes_of(message.headers),
+            deliveries=deliveries,
+        )
+
+    # Settling
+
+    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
+        for held in self._leases.take(subscription, receipts):
+            await _settle(held.message.ack())
+
+    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
+        check_delay(delay)
+        for held in self._leases.take(subscription, receipts):
+            if delay > 0:
+                await self._nack_later(held, delay)
+            else:
+                await _settle(held.message.nack(requeue=True))
+
+    async def _nack_later(self, held: _Held, delay: float) -> None:
+        """Send a copy through a delay queue, then ack the original (a crash in between
+        delivers it twice, never zero times)."""
+        delay_ms = delay_bucket_ms(delay)
+        copy = _delayed_copy(held.message, held.deliveries)
+        await self._through_outages(
+            "nack", lambda: self._send_to_delay_queue(held.subscription, delay_ms, copy)
+        )
+        await _settle(held.message.ack())
+
+    async def _send_to_delay_queue(
+        self, subscription: str, delay_ms: int, copy: aio_pika.Message
+    ) -> None:
+        name = await self._declare_delay_queue(subscription, delay_ms)
+        channel = await self._publishing_channel()
+        await channel.default_exchange.publish(copy, routing_key=name)
+
+    async def _declare_delay_queue(self, subscription: str, delay_ms: int) -> str:
+        """Declared again now and then: a declaration keeps it from expiring."""
+        name = delay_queue(subscription, delay_ms)
+        declared_at = self._delay_queues.get(name, -DELAY_QUEUE_REDECLARE_SECONDS)
+        if time.monotonic() - declared_at >= DELAY_QUEUE_REDECLARE_SECONDS:
+            arguments = delay_queue_arguments(subscription, delay_ms)
+            async with self._temporary_channel() as channel:
+                await channel.declare_queue(name, durable=True, arguments=arguments)
+            self._delay_queues[name] = time.monotonic()
+        return name
+
+    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
+        check_lease(lease)
+        return self._leases.extend(subscription, receipts, lease)
+
+
+def _conflict(subscription: str, reason: str) -> Conflict:
+    topic = topic_in_conflict(reason)
+    if topic is not None:
+        return Conflict(f"subscription {subscription!r} exists on topic {topic!r}")
+    return Conflict(f"subscription {subscription!r} exists with other settings: {reason}")
