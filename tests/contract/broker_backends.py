@@ -20,7 +20,7 @@ from sublim.broker.base import Broker
 from sublim.broker.memory import MemoryBroker
 from sublim.broker.sqlite import SqliteBroker
 from tests.engines import require_engine
-from tests.engine_brokers import fresh_redis_url
+from tests.engine_brokers import fresh_nats_url, fresh_redis_url
 
 BrokerFactory = Callable[[Path], AbstractAsyncContextManager[Broker]]
 
@@ -75,10 +75,19 @@ async def amqp_broker(tmp_path: Path) -> AsyncIterator[Broker]:
             await broker.delete_everything_declared()
 
 
+@asynccontextmanager
+async def nats_broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    from sublim.broker.nats import NatsBroker
+
+    async with fresh_nats_url() as url, opened_broker(NatsBroker.from_url(url)) as broker:
+        yield broker
+
+
 BROKER_BACKENDS: dict[str, BrokerBackend] = {
     "memory": BrokerBackend(memory_broker),
     "sqlite": BrokerBackend(sqlite_broker),
     "redis": BrokerBackend(redis_broker),
+    "nats": BrokerBackend(nats_broker),
 }
 
 
