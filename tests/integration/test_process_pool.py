@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import time
@@ -248,3 +249,13 @@ async def test_a_run_waiting_for_a_worker_is_answered_when_the_pool_closes() -> 
     outcome = await waiting
     assert outcome.error is not None
     assert outcome.error.type == POOL_CLOSED
+
+
+async def test_a_spawn_context_pool_also_survives_a_crash() -> None:
+    pool = ProcessPool(1, context=multiprocessing.get_context("spawn"))
+    await pool.start()
+    try:
+        assert (await pool.run(tasks.ExitAbruptly(code=5))).crashed
+        assert (await pool.run(tasks.AsyncDouble(n=3))).value == 6
+    finally:
+        await pool.close(grace=1.0)

@@ -13,6 +13,7 @@ Time limits: `run(task, time_limit=…)` (default: the task class's `time_limit`
   `TimeLimitExceeded` at the limit while the thread runs on, holding its pool slot until
   `execute` returns. The same holds for a sync `execute` on the async pool (it runs in
   `asyncio.to_thread`), and for threads still busy when `close(grace)` gives up on them.
+  An abandoned thread also delays interpreter exit until it returns.
 
 Concurrency on the async pool is bounded by the caller (the node's slot semaphore); the thread
 and process pools run at most `size` tasks at once and queue the rest.

@@ -9,7 +9,10 @@ single-threaded server: safe while the parent runs threads and an event loop, an
 replace), else "spawn". They are daemonic: they die with the parent, and so cannot start
 processes of their own. The parent waits for answers with `loop.add_reader` on the pipe and on
 the process sentinel, so no thread is held per worker (POSIX event loops only). Tasks and
-results are pickled: a task class must be importable by its module path.
+results are pickled: a task class must be importable by its module path. A request or answer
+is written and read whole on the loop's thread, so very large payloads or results stall the
+loop while they cross the pipe. As with "spawn", each new worker imports the parent's
+`__main__` module, so a heavy main script slows worker start-up (not task runs).
 """
 
 from __future__ import annotations
@@ -144,7 +147,8 @@ class _Worker:
         error = self.stopped_as or ErrorInfo(
             type=WORKER_CRASHED, message=f"worker process exited with code {code}"
         )
-        log.warning("worker process %s died running a task: %s", self.process.pid, error.message)
+        if self.stopped_as is None:
+            log.warning("worker process %s died running a task: %s", self.process.pid, code)
         return Outcome.failure(error, elapsed_since(started), crashed=True)
 
     def kill_now(self, stopped_as: ErrorInfo | None = None) -> None:
