@@ -11,6 +11,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.rabbitmq import shared_vhost
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -24,7 +26,15 @@ def sqlite(tmp_path: Path) -> Iterator[Deployment]:
     yield Deployment(url, url)
 
 
+@contextmanager
+def amqp(tmp_path: Path) -> Iterator[Deployment]:
+    """A SQLite store; RabbitMQ, in a virtual host of the test's own, as the broker."""
+    with shared_vhost() as broker_url:
+        yield Deployment(f"sqlite:///{tmp_path / 'sublim.db'}", broker_url)
+
+
 #: name -> a context manager factory taking the test's tmp_path and yielding a Deployment.
 DEPLOYMENTS: dict[str, Callable[[Path], AbstractContextManager[Deployment]]] = {
     "sqlite": sqlite,
+    "amqp": amqp,
 }
