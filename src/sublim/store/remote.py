@@ -1,0 +1,217 @@
+"""`grpc://host:port` and `grpcs://host:port`: a store that is a remote `sublim datastore`.
+
+Every Store method is one RPC. `modify_executions` sends the core's named modifiers
+(`sublim.modifiers`) in one round trip; any other function runs here, by optimistic
+concurrency: read the executions, apply the function, and write the changes only if no one
+changed the executions meanwhile (else read again).
+
+A datastore that is down or slow makes calls raise `StoreError` (the API answers 503); the
+gRPC channel reconnects by itself when it comes back. URL options:
+`?timeout=SECONDS` (per call, default 30) and, for grpcs://, `?ca=PATH` (a PEM file of
+trusted roots; default: the system's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import grpc
+
+from sublim.datastore import codec
+from sublim.datastore import datastore_pb2 as pb
+from sublim.datastore import datastore_pb2_grpc as pb_grpc
+from sublim.datastore.wire_errors import StaleRead, error_of
+from sublim.errors import ConfigError, StoreError
+from sublim.model import Change, Execution, TaskRecord
+from sublim.modifiers import (
+    ApplyUpdates,
+    Cancel,
+    ClaimUnpublished,
+    MarkDispatched,
+    MarkLostIfSilent,
+    Modifier,
+)
+from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
+
+DEFAULT_PORT = 50051
+DEFAULT_TIMEOUT = 30.0
+MODIFIERS = (ApplyUpdates, MarkDispatched, Cancel, MarkLostIfSilent, ClaimUnpublished)
+#: How many times a client-side read-modify-write is tried against concurrent writers.
+OPTIMISTIC_ATTEMPTS = 1000
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # Retry a lost connection quickly: the default waits up to two minutes between tries.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.keepalive_time_ms", 30_000),
+)
+
+
+def planned_steps(
+    ids: Sequence[str], current: dict[str, Execution], fn: ModifyFn
+) -> list[tuple[Execution, Change]]:
+    """`fn` applied to each execution of `ids` found in `current`, in order, as pairs of
+    (the execution it saw, the change it made); an id listed twice sees its first change."""
+    steps = []
+    for execution_id in ids:
+        execution = current.get(execution_id)
+        if execution is None:
+            continue
+        change = fn(execution)
+        steps.append((execution, change))
+        if change.changed:
+            current[execution_id] = change.execution.model_copy(update={"events": ()})
+    return steps
+
+
+async def _pause_before_retry(attempt: int) -> None:
+    """A random pause that grows with the attempts, so that contenders spread out."""
+    await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
+
+
+def _root_certificates(options: dict[str, list[str]]) -> bytes | None:
+    if "ca" not in options:
+        return None
+    path = Path(options["ca"][0])
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the datastore's CA file {path}: {exc}") from exc
+
+
+class RemoteStore:
+    """The Store protocol, each method one call to a `sublim datastore`."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.target = target
+        self.tls = tls
+        self.timeout = timeout
+        self._root_certificates = root_certificates
+        self._channel: Any = None
+        self._stub: Any = None
+
+    @classmethod
+    def from_url(cls, url: str) -> RemoteStore:
+        parts = urlsplit(url)
+        if parts.scheme not in {"grpc", "grpcs"} or not parts.hostname:
+            raise ConfigError(f"expected grpc://HOST:PORT or grpcs://HOST:PORT, got {url!r}")
+        options = parse_qs(parts.query)
+        timeout = float(options.get("timeout", [DEFAULT_TIMEOUT])[0])
+        target = f"{parts.hostname}:{parts.port or DEFAULT_PORT}"
+        tls = parts.scheme == "grpcs"
+        return cls(target, tls=tls, root_certificates=_root_certificates(options), timeout=timeout)
+
+    @property
+    def url(self) -> str:
+        return f"{'grpcs' if self.tls else 'grpc'}://{self.target}"
+
+    # Lifecycle
+
+    async def open(self) -> None:
+        """Open the channel (once) and check that the datastore answers."""
+        if self._channel is None:
+            self._channel = self._new_channel()
+            self._stub = pb_grpc.DatastoreStub(self._channel)  # type: ignore[no-untyped-call]
+        await self.ping(wait=True)
+
+    def _new_channel(self) -> Any:
+        if not self.tls:
+            return grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+        credentials = grpc.ssl_channel_credentials(root_certificates=self._root_certificates)
+        return grpc.aio.secure_channel(self.target, credentials, options=CHANNEL_OPTIONS)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            channel, self._channel, self._stub = self._channel, None, None
+            await channel.close()
+
+    async def ping(self, *, wait: bool = False) -> str:
+        """The datastore's version, once it has reached its own store; with `wait`, wait
+        (up to the call timeout) for a datastore that is starting."""
+        reply: pb.PingReply = await self._call("Ping", pb.PingRequest(), wait_for_ready=wait)
+        return reply.version
+
+    async def _call(self, method: str, request: Any, *, wait_for_ready: bool = False) -> Any:
+        if self._stub is None:
+            raise StoreError(f"the store {self.url} is not open")
+        rpc = getattr(self._stub, method)
+        try:
+            return await rpc(request, timeout=self.timeout, wait_for_ready=wait_for_ready)
+        except grpc.aio.AioRpcError as exc:
+            raise error_of(exc, self.target) from exc
+
+    # Tasks
+
+    async def create_task(self, task: TaskRecord) -> TaskRecord:
+        return codec.task_from_pb(await self._call("CreateTask", codec.task_to_pb(task)))
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        return codec.task_from_pb(await self._call("GetTask", pb.TaskId(id=task_id)))
+
+    async def list_tasks(self, query: TaskQuery) -> Page[TaskRecord]:
+        reply = await self._call("ListTasks", codec.task_query_to_pb(query))
+        return codec.task_page_from_pb(reply)
+
+    async def update_task(self, task_id: str, patch: TaskPatch) -> TaskRecord:
+        reply = await self._call("UpdateTask", codec.patch_to_pb(task_id, patch))
+        return codec.task_from_pb(reply)
+
+    async def delete_task(self, task_id: str) -> None:
+        await self._call("DeleteTask", pb.TaskId(id=task_id))
+
+    # Executions
+
+    async def create_executions(self, executions: Sequence[Execution]) -> None:
+        if executions:
+            await self._call("CreateExecutions", codec.executions_to_pb(executions))
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        reply = await self._call("GetExecution", pb.ExecutionId(id=execution_id))
+        return codec.execution_from_pb(reply)
+
+    async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
+        reply = await self._call("ListExecutions", codec.execution_query_to_pb(query))
+        return codec.execution_page_from_pb(reply)
+
+    async def modify_executions(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:
+        if isinstance(fn, MODIFIERS):
+            return await self._modify_remotely(ids, fn)
+        return await self._modify_optimistically(ids, fn)
+
+    async def _modify_remotely(self, ids: Sequence[str], modifier: Modifier) -> list[Change]:
+        request = pb.ModifyRequest(ids=ids, modifier=codec.modifier_to_pb(modifier))
+        return codec.changes_from_pb(await self._call("ModifyExecutions", request))
+
+    async def _modify_optimistically(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:
+        for attempt in range(OPTIMISTIC_ATTEMPTS):
+            steps = planned_steps(ids, await self._read_rows(ids), fn)
+            try:
+                reply = await self._call("CompareAndWrite", codec.steps_to_pb(ids, steps))
+            except StaleRead:
+                await _pause_before_retry(attempt)
+                continue
+            return codec.changes_from_pb(reply)
+        tries = OPTIMISTIC_ATTEMPTS
+        raise StoreError(f"executions {list(ids)} kept changing: {tries} tries failed")
+
+    async def _read_rows(self, ids: Sequence[str]) -> dict[str, Execution]:
+        reply = await self._call("ReadExecutions", pb.ExecutionIds(ids=sorted(set(ids))))
+        return {execution.id: execution for execution in codec.executions_from_pb(reply)}
+
+    async def stats(self) -> StoreStats:
+        return codec.stats_from_pb(await self._call("Stats", pb.Empty()))
