@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.engine_brokers import engine_url
 from tests.rabbitmq import shared_vhost
 
 
@@ -27,6 +28,20 @@ def sqlite(tmp_path: Path) -> Iterator[Deployment]:
 
 
 @contextmanager
+def redis(tmp_path: Path) -> Iterator[Deployment]:
+    """The store stays SQLite; the broker is Redis under a fresh key prefix."""
+    with engine_url("redis") as broker_url:
+        yield Deployment(f"sqlite:///{tmp_path / 'store.db'}", broker_url)
+
+
+@contextmanager
+def nats(tmp_path: Path) -> Iterator[Deployment]:
+    """The store stays SQLite; the broker is NATS JetStream under a fresh stream prefix."""
+    with engine_url("nats") as broker_url:
+        yield Deployment(f"sqlite:///{tmp_path / 'store.db'}", broker_url)
+
+
+@contextmanager
 def amqp(tmp_path: Path) -> Iterator[Deployment]:
     """A SQLite store; RabbitMQ, in a virtual host of the test's own, as the broker."""
     with shared_vhost() as broker_url:
@@ -36,5 +51,7 @@ def amqp(tmp_path: Path) -> Iterator[Deployment]:
 #: name -> a context manager factory taking the test's tmp_path and yielding a Deployment.
 DEPLOYMENTS: dict[str, Callable[[Path], AbstractContextManager[Deployment]]] = {
     "sqlite": sqlite,
+    "redis": redis,
+    "nats": nats,
     "amqp": amqp,
 }
