@@ -32,6 +32,8 @@ from sublim.store.base import TaskPatch, TaskQuery
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
+LABEL_FILTER_PATTERN = r"^[^:]+:.*$"
+
 
 def parse_labels(labels: list[str]) -> dict[str, str]:
     """`key:value` filters into a map; `InvalidInput` for one without a key."""
@@ -74,7 +76,10 @@ async def create_task(
 async def list_tasks(
     service: ServiceDep,
     topic: str | None = None,
-    label: Annotated[list[str], Query(description="key:value, repeatable")] = [],  # noqa: B006
+    label: Annotated[
+        list[Annotated[str, Query(pattern=LABEL_FILTER_PATTERN)]],
+        Query(description="key:value, repeatable"),
+    ] = [],  # noqa: B006
     status: Annotated[TaskStatus | None, Query(description="of the latest execution")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,

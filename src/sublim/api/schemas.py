@@ -30,7 +30,11 @@ def _valid_topic(topic: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
-Topic = Annotated[str, AfterValidator(_valid_topic), Field(examples=["Thumbnail"])]
+#: The broker's rule for topic names (`check_name`), declared so that clients see it.
+TOPIC_PATTERN = r"^[A-Za-z][A-Za-z0-9._-]{0,199}$"
+Topic = Annotated[
+    str, Field(pattern=TOPIC_PATTERN, examples=["Thumbnail"]), AfterValidator(_valid_topic)
+]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^:]+$")]
 LabelValue = Annotated[str, Field(max_length=500)]

@@ -1,0 +1,118 @@
+"""Failures a real process cannot easily be made to show, in process (httpx.ASGITransport)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from sublim.api.app import create_app
+from sublim.api.idempotency import IdempotencyCache
+from sublim.broker.memory import MemoryBroker
+from sublim.config import Settings
+from sublim.errors import BrokerError, StoreError
+from sublim.service import Service
+from sublim.store.memory import MemoryStore
+from tests.api.conftest import assert_problem
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    settings = Settings(store_url="memory://", broker_url="memory://")
+    async with Service(MemoryStore(), MemoryBroker(), settings) as svc:
+        yield svc
+
+
+@pytest.fixture
+def app(service: Service) -> FastAPI:
+    return create_app(service, service.settings, manage_service=False)
+
+
+@pytest.fixture
+async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        yield client
+
+
+async def test_a_store_outage_is_a_503_with_retry_after(
+    http: httpx.AsyncClient, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*args: object) -> None:
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(service.store, "get_task", down)
+    response = await http.get("/v1/tasks/any")
+    assert_problem(response, 503)
+    assert int(response.headers["retry-after"]) > 0
+
+
+async def test_an_unexpected_error_is_a_500_without_internals(
+    http: httpx.AsyncClient,
+    service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("secret internals at 0xdeadbeef")
+
+    monkeypatch.setattr(service.store, "get_task", broken)
+    response = await http.get("/v1/tasks/any")
+    body = assert_problem(response, 500)
+    assert "secret internals" not in response.text
+    assert "RuntimeError" not in body["detail"]
+    assert "secret internals" in caplog.text  # logged on the server side
+
+
+async def test_readyz_is_a_503_while_the_broker_is_down(
+    http: httpx.AsyncClient, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*args: object) -> None:
+        raise BrokerError("connection refused")
+
+    monkeypatch.setattr(service.broker, "ensure_subscription", down)
+    assert_problem(await http.get("/readyz"), 503)
+    assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_a_pushed_update_during_a_store_outage_is_a_503_so_that_it_comes_again(
+    http: httpx.AsyncClient, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.api.conftest import push_envelope
+
+    async def down(*args: object) -> None:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(service.store, "modify_executions", down)
+    update = {"execution_id": "e", "task_id": "t", "attempt": 1, "seq": 1, "status": "Running"}
+    assert_problem(await http.post("/task_execution_update", json=push_envelope(update)), 503)
+
+
+async def test_the_idempotency_cache_forgets_after_its_ttl_and_beyond_its_size() -> None:
+    now = [0.0]
+    cache = IdempotencyCache(ttl=10, max_entries=2, clock=lambda: now[0])
+
+    async def produce() -> tuple[int, object]:
+        return 201, {"n": len(cache)}
+
+    assert (await cache.run("a", "f", produce)).replayed is False
+    assert (await cache.run("a", "f", produce)).replayed is True
+    await cache.run("b", "f", produce)
+    await cache.run("c", "f", produce)
+    assert len(cache) == 2
+    assert (await cache.run("a", "f", produce)).replayed is False  # evicted: oldest first
+    now[0] = 11.0
+    assert (await cache.run("c", "f", produce)).replayed is False  # expired
+
+
+async def test_a_failed_response_is_not_kept_for_replay() -> None:
+    cache = IdempotencyCache()
+    statuses = iter([503, 201])
+
+    async def produce() -> tuple[int, object]:
+        return next(statuses), {}
+
+    assert (await cache.run("k", "f", produce)).status == 503
+    assert (await cache.run("k", "f", produce)).status == 201
