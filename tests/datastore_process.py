@@ -53,7 +53,8 @@ class DatastoreProcess:
         return self.url
 
     def _read_line(self, timeout: float) -> str:
-        assert self._process is not None and self._process.stdout is not None
+        assert self._process is not None
+        assert self._process.stdout is not None
         with selectors.DefaultSelector() as selector:
             selector.register(self._process.stdout, selectors.EVENT_READ)
             if not selector.select(timeout):

@@ -72,7 +72,10 @@ def json_bytes(value: object) -> bytes:
 
 
 def json_value(data: bytes) -> Any:
-    return from_json(data) if data else None
+    try:
+        return from_json(data) if data else None
+    except ValueError as exc:
+        raise InvalidInput(f"invalid JSON in a datastore message: {exc}") from exc
 
 
 _STATUS_TO_PB: dict[TaskStatus, pb.TaskStatus] = {s: getattr(pb, s.name) for s in TaskStatus}
