@@ -105,6 +105,14 @@ def _delayed_copy(message: AbstractIncomingMessage, deliveries: int) -> aio_pika
     )
 
 
+def _channel_open(message: AbstractIncomingMessage) -> bool:
+    """Whether the channel a message came on is still open (aio-pika raises once it is not)."""
+    try:
+        return not message.channel.is_closed
+    except aiormq.exceptions.ChannelInvalidStateError:
+        return False
+
+
 async def _settle(operation: Awaitable[object]) -> None:
     """Ack or nack; a channel that is gone requeued the message already, so errors are moot."""
     with contextlib.suppress(*_SETTLE_ERRORS):
@@ -140,7 +148,7 @@ class _Held:
 
     def alive(self) -> bool:
         """False once its channel closed: RabbitMQ requeued the message then."""
-        return not self.message.channel.is_closed
+        return _channel_open(self.message)
 
     def stop_timer(self) -> None:
         if self.timer is not None:
@@ -247,7 +255,7 @@ class _Subscriber:
         taken: list[AbstractIncomingMessage] = []
         while self.inbox and len(taken) < max_messages:
             message = self.inbox.popleft()
-            if not message.channel.is_closed:
+            if _channel_open(message):
                 taken.append(message)
         return taken
 
