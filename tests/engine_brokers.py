@@ -77,9 +77,14 @@ def engine_url(scheme: str) -> Iterator[str]:
     """A fresh URL for synchronous fixtures (e2e deployments), cleaned afterwards."""
     import asyncio
 
-    fresh = fresh_redis_url() if scheme == "redis" else fresh_nats_url()
-    url = asyncio.run(fresh.__aenter__())
+    prefix = unique_prefix()
+    if scheme == "redis":
+        require_engine("Redis", REDIS_HOST, REDIS_PORT)
+        url, delete = redis_url(prefix), delete_redis_prefix
+    else:
+        require_engine("NATS", NATS_HOST, NATS_PORT)
+        url, delete = nats_url(prefix), delete_nats_prefix
     try:
         yield url
     finally:
-        asyncio.run(fresh.__aexit__(None, None, None))
+        asyncio.run(delete(url, prefix))

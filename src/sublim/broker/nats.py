@@ -183,7 +183,8 @@ class NatsBroker:
         address = self._address()
 
         async def disconnected() -> None:
-            log.warning("NATS broker %s: disconnected; reconnecting", address)
+            if self._connection is not None:  # not while closing
+                log.warning("NATS broker %s: disconnected; reconnecting", address)
 
         async def reconnected() -> None:
             log.warning("NATS broker %s: reconnected", address)
