@@ -2,7 +2,7 @@
 
 A topic is a fanout exchange, a subscription a durable quorum queue bound to it (the layout is
 in `_amqp_layout`). Publishing waits for publisher confirms of the whole batch. Pulling is
-pull-based on top of AMQP (docs/decisions/003-amqp-pull.md): `wait=0` takes what is ready with
+pull-based on top of AMQP (docs/decisions/013-amqp-pull.md): `wait=0` takes what is ready with
 `basic.get`; a waiting pull starts a consumer whose prefetch is the number of messages asked
 for, returns once the first one comes, and cancels it.
 
