@@ -1,6 +1,6 @@
 """The NATS JetStream broker: `nats://host:port?prefix=sublim&max_deliveries=N`.
 
-Layout (docs/decisions/0002-nats-layout.md): one stream per topic, on the single subject
+Layout (docs/decisions/015-nats-layout.md): one stream per topic, on the single subject
 `<prefix>.topic.<topic>`, with interest retention; one durable pull consumer per subscription
 (deliver policy "new", explicit acks). Publishing is one JetStream publish, so fan-out is
 atomic and done by the server; a message is removed once every subscription acked it; a
