@@ -258,6 +258,24 @@ def transition(
     return Change(outcome="applied", execution=updated, new_events=(event,))
 
 
+POISON = "PoisonTask"
+#: Lost attempts, with no outcome ever reported, after which an execution counts as poison.
+POISON_LOST_ATTEMPTS = 2
+
+
+def lost_attempt(execution: Execution, reason: str, *, at: datetime | None = None) -> Change:
+    """Record the running attempt lost (its worker died or went silent): Incomplete, or, when
+    no attempts remain and not one attempt ever reported an outcome, Error — a poison task
+    that kills its workers is quarantined instead of looping."""
+    final = execution.attempt >= execution.max_attempts
+    never_reported = execution.error is None and execution.attempt >= POISON_LOST_ATTEMPTS
+    if not (final and never_reported):
+        return transition(execution, S.INCOMPLETE, reason=reason, at=at)
+    message = f"all {execution.attempt} attempts lost their worker: quarantined as poison"
+    error = ErrorInfo(type=POISON, message=message)
+    return transition(execution, S.ERROR, reason=f"{reason}; {message}", at=at, error=error)
+
+
 def apply_update(execution: Execution, update: Update) -> Change:
     """Apply one executor update, only if it is newer than what the record holds and legal.
 
@@ -279,10 +297,9 @@ def _apply_new_attempt(execution: Execution, update: Update) -> Change:
     events: list[Event] = []
     base = execution
     if execution.status == S.RUNNING:
-        lost = transition(
+        lost = lost_attempt(
             execution,
-            S.INCOMPLETE,
-            reason=f"attempt {execution.attempt} lost: redelivered as attempt {update.attempt}",
+            f"attempt {execution.attempt} lost: redelivered as attempt {update.attempt}",
             at=update.at,
         )
         base, events = lost.execution, list(lost.new_events)
@@ -299,12 +316,8 @@ def _out_of_attempts(execution: Execution, update: Update, events: list[Event]) 
     if execution.finished:
         return Change(outcome="applied", execution=execution, new_events=tuple(events))
     reason = f"attempt {update.attempt} exceeds max_attempts={execution.max_attempts}"
-    final = transition(
-        execution.model_copy(update={"attempt": execution.max_attempts}),
-        S.INCOMPLETE,
-        reason=reason,
-        at=update.at,
-    )
+    last = execution.model_copy(update={"attempt": execution.max_attempts})
+    final = lost_attempt(last, reason, at=update.at)
     return final.model_copy(update={"new_events": (*events, *final.new_events)})
 
 

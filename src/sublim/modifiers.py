@@ -16,7 +16,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sublim.model import Change, Event, Execution, TaskStatus, Update, apply_update, transition
+from sublim.model import (
+    Change,
+    Event,
+    Execution,
+    TaskStatus,
+    Update,
+    apply_update,
+    lost_attempt,
+    transition,
+)
 
 S = TaskStatus
 
@@ -98,7 +107,7 @@ class MarkLostIfSilent:
         if execution.status != S.RUNNING or last_sign >= self.cutoff:
             return _ignored(execution, "alive")
         reason = f"no heartbeat since {last_sign.isoformat()}: worker lost"
-        return transition(execution, S.INCOMPLETE, reason=reason)
+        return lost_attempt(execution, reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,14 +49,49 @@ def verdict_for_value(value: Any) -> Verdict:
     return Verdict(result.status, data=result.data)
 
 
-def verdict_for_error(
-    error: ErrorInfo, *, attempt: int, max_attempts: int, crashed: bool
-) -> Verdict:
-    """A raised exception (or a crashed worker): retry while attempts remain."""
-    if attempt < max_attempts:
-        delay = backoff_delay(attempt)
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a task type retries: from its class variables (see `sublim.Task`)."""
+
+    max_attempts: int
+    backoff: float = BACKOFF_BASE_SECONDS
+    backoff_max: float = BACKOFF_CAP_SECONDS
+    retry_on_timeout: bool = False
+
+    def delay(self, attempt: int) -> float:
+        return backoff_delay(attempt, base=self.backoff, cap=self.backoff_max)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt, as a pool reported it."""
+
+    error: ErrorInfo
+    crashed: bool = False
+    timed_out: bool = False
+    retry_in: float | None = None
+    give_up: bool = False
+
+
+def verdict_for_failure(failure: Failure, *, attempt: int, policy: RetryPolicy) -> Verdict:
+    """Retry while attempts remain, unless the task gave up or ran out of time (Killed)."""
+    error = failure.error
+    if _may_retry(failure, attempt, policy):
+        delay = failure.retry_in if failure.retry_in is not None else policy.delay(attempt)
         reason = f"attempt {attempt} failed ({error.type}: {error.message}); retry in {delay:.1f} s"
         return Verdict(S.DISPATCHED, error=error, retry_in=delay, reason=reason)
-    final = S.ERROR if crashed else S.FAILED
-    reason = f"attempt {attempt} of {max_attempts} failed ({error.type}: {error.message})"
-    return Verdict(final, error=error, reason=reason)
+    why = "gave up" if failure.give_up else f"attempt {attempt} of {policy.max_attempts} failed"
+    reason = f"{why} ({error.type}: {error.message})"
+    return Verdict(_final_status(failure), error=error, reason=reason)
+
+
+def _may_retry(failure: Failure, attempt: int, policy: RetryPolicy) -> bool:
+    if failure.give_up or attempt >= policy.max_attempts:
+        return False
+    return policy.retry_on_timeout or not failure.timed_out
+
+
+def _final_status(failure: Failure) -> TaskStatus:
+    if failure.timed_out:
+        return S.KILLED
+    return S.ERROR if failure.crashed else S.FAILED

@@ -6,12 +6,18 @@ or async). Its policy is written as class variables::
     class Thumbnail(Task):
         topic = "thumbnails"          # default: the class name
         max_attempts = 5              # default: the settings' max_attempts
+        time_limit = 60.0             # seconds; past it the attempt is stopped (Killed)
+        retry_backoff = 2.0           # base of the exponential backoff between attempts
         pool = "process"              # "async", "thread" or "process"; default by execute's kind
 
         url: str
         width: int = 256
 
         def execute(self) -> TaskResult: ...
+
+Inside ``execute``, ``raise Retry(in_seconds=30)`` asks for another attempt later and
+``raise Fail("why")`` fails for good; any other exception is retried with backoff while
+attempts remain.
 """
 
 from __future__ import annotations
@@ -25,6 +31,18 @@ PoolKind = Literal["async", "thread", "process"]
 POOL_KINDS: tuple[PoolKind, ...] = ("async", "thread", "process")
 
 
+class Retry(Exception):
+    """Raised by a task to ask for another attempt later (counts as an attempt)."""
+
+    def __init__(self, reason: str = "retry requested", *, in_seconds: float | None = None) -> None:
+        super().__init__(reason)
+        self.in_seconds = in_seconds
+
+
+class Fail(Exception):
+    """Raised by a task to fail for good: no further attempts, whatever remain."""
+
+
 class Task(BaseModel):
     """Base class of task types: fields are the payload, ``execute`` is the work."""
 
@@ -34,6 +52,11 @@ class Task(BaseModel):
     max_attempts: ClassVar[int | None] = None
     time_limit: ClassVar[float | None] = None
     pool: ClassVar[PoolKind | None] = None
+    #: Exponential backoff between attempts: base delay and cap, in seconds (full jitter).
+    retry_backoff: ClassVar[float] = 1.0
+    retry_backoff_max: ClassVar[float] = 300.0
+    #: Whether an attempt past its time limit is retried (True) or ends the execution Killed.
+    retry_on_timeout: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

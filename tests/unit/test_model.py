@@ -12,10 +12,12 @@ from sublim.model import (
     ACTIVE,
     TERMINAL,
     TRANSITIONS,
+    ErrorInfo,
     Execution,
     TaskStatus,
     Update,
     apply_update,
+    lost_attempt,
     transition,
     utcnow,
 )
@@ -235,3 +237,22 @@ def test_an_update_carrying_the_task_types_max_attempts_overrides_the_enqueued_o
     assert running.max_attempts == 1
     lost = transition(running, S.INCOMPLETE, reason="worker lost").execution
     assert lost.finished
+
+
+def test_a_task_whose_every_attempt_loses_its_worker_is_quarantined_as_error() -> None:
+    history = [update(S.RUNNING, 1, attempt=n) for n in (1, 2, 3)]
+    execution = apply_all(dispatched(max_attempts=3), history)
+    final = apply_update(execution, update(S.INCOMPLETE, 1, attempt=4)).execution
+    assert final.status == S.ERROR
+    assert final.error is not None
+    assert final.error.type == "PoisonTask"
+    assert [e.status for e in final.events].count(S.INCOMPLETE) == 2
+
+
+def test_a_lost_last_attempt_after_a_real_failure_ends_incomplete_not_poison() -> None:
+    failed_once = apply_all(
+        dispatched(max_attempts=2),
+        [update(S.RUNNING, 1), update(S.DISPATCHED, 2, error=ErrorInfo(type="E", message="m"))],
+    )
+    running = apply_update(failed_once, update(S.RUNNING, 1, attempt=2)).execution
+    assert lost_attempt(running, "worker lost").execution.status == S.INCOMPLETE

@@ -13,11 +13,12 @@ from pydantic import ValidationError
 
 from sublim.broker.base import Broker, Delivery
 from sublim.errors import InvalidInput
+from sublim.executor.outcome import TIME_LIMIT_EXCEEDED
 from sublim.executor.pools import Outcome, Pool
 from sublim.executor.reporter import Reporter
 from sublim.messages import decode_request
 from sublim.model import ErrorInfo, ExecutionRequest, TaskStatus, Update, WorkerInfo, utcnow
-from sublim.policy import Verdict, verdict_for_error, verdict_for_value
+from sublim.policy import Failure, RetryPolicy, Verdict, verdict_for_failure, verdict_for_value
 from sublim.task import Task
 
 log = logging.getLogger("sublim.executor")
@@ -119,14 +120,22 @@ class Attempt:
         await self._finish(self._verdict(outcome), outcome.duration_seconds)
 
     def _verdict(self, outcome: Outcome) -> Verdict:
-        assert self.request is not None
         if outcome.error is None:
             return verdict_for_value(outcome.value)
-        return verdict_for_error(
+        failure = Failure(
             outcome.error,
-            attempt=self.number,
-            max_attempts=self.max_attempts,
             crashed=outcome.crashed,
+            timed_out=outcome.error.type == TIME_LIMIT_EXCEEDED,
+            retry_in=outcome.retry_in,
+            give_up=outcome.give_up,
+        )
+        return verdict_for_failure(failure, attempt=self.number, policy=self._policy())
+
+    def _policy(self) -> RetryPolicy:
+        task_type = self.consumer.task_type
+        return RetryPolicy(
+            self.max_attempts, task_type.retry_backoff, task_type.retry_backoff_max,
+            task_type.retry_on_timeout,
         )
 
     async def _finish(self, verdict: Verdict, duration: float | None = None) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sublim.model import ErrorInfo
-from sublim.task import Task
+from sublim.task import Fail, Retry, Task
 
 WORKER_CRASHED = "WorkerCrashed"
 TIME_LIMIT_EXCEEDED = "TimeLimitExceeded"
@@ -32,6 +32,10 @@ class Outcome:
     error: ErrorInfo | None
     duration_seconds: float
     crashed: bool = False
+    #: The task raised `Retry(in_seconds=…)`: try again after this many seconds.
+    retry_in: float | None = None
+    #: The task raised `Fail`: no further attempts.
+    give_up: bool = False
 
     @property
     def ok(self) -> bool:
@@ -61,6 +65,14 @@ def error_info_from(exc: BaseException) -> ErrorInfo:
         message=str(exc),
         traceback="".join(traceback.format_exception(exc)),
     )
+
+
+def outcome_of_exception(exc: BaseException, duration_seconds: float) -> Outcome:
+    """The failed Outcome of a task's exception, keeping what `Retry` and `Fail` ask for."""
+    error = error_info_from(exc)
+    if isinstance(exc, Retry):
+        return Outcome(None, error, duration_seconds, retry_in=exc.in_seconds)
+    return Outcome(None, error, duration_seconds, give_up=isinstance(exc, Fail))
 
 
 def described_error(exc: BaseException, context: str) -> ErrorInfo:
@@ -94,7 +106,7 @@ def run_captured(task: Task) -> Outcome:
     try:
         value = execute_blocking(task)
     except TASK_ERRORS as exc:
-        return Outcome.failure(error_info_from(exc), elapsed_since(started))
+        return outcome_of_exception(exc, elapsed_since(started))
     return Outcome.success(value, elapsed_since(started))
 
 

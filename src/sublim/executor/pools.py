@@ -31,7 +31,7 @@ from sublim.executor.outcome import (
     Outcome,
     effective_time_limit,
     elapsed_since,
-    error_info_from,
+    outcome_of_exception,
     pool_closed,
     run_captured,
     time_limit_exceeded,
@@ -175,5 +175,5 @@ async def _execute_on_loop(task: Task) -> Outcome:
         else:
             value = await asyncio.to_thread(task.execute)
     except TASK_ERRORS as exc:
-        return Outcome.failure(error_info_from(exc), elapsed_since(started))
+        return outcome_of_exception(exc, elapsed_since(started))
     return Outcome.success(value, elapsed_since(started))
