@@ -341,6 +341,22 @@ async def test_ensure_subscription_is_idempotent(broker: Broker, route: Route) -
     assert texts_of(await pull_now(broker, route.subscription)) == ["single"]
 
 
+async def test_a_dropped_subscription_loses_its_messages_and_receives_no_more(
+    broker: Broker, route: Route
+) -> None:
+    survivor = unique("sub")
+    await broker.ensure_subscription(route.topic, survivor)
+    await publish_texts(broker, route.topic, ["before"])
+
+    await broker.drop_subscription(route.subscription)
+    await broker.drop_subscription(route.subscription)  # idempotent
+    await publish_texts(broker, route.topic, ["after"])
+
+    assert texts_of(await pull_now(broker, survivor)) == ["before", "after"]
+    await broker.ensure_subscription(route.topic, route.subscription)
+    assert await pull_now(broker, route.subscription) == []
+
+
 async def test_a_subscription_cannot_move_to_another_topic(broker: Broker, route: Route) -> None:
     with pytest.raises(Conflict):
         await broker.ensure_subscription(unique("topic"), route.subscription)

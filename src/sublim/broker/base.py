@@ -73,6 +73,10 @@ class Broker(Protocol):
     async def ensure_subscription(self, topic: str, subscription: str) -> None:
         """Create the topic and a subscription to it where they do not exist."""
 
+    async def drop_subscription(self, subscription: str) -> None:
+        """Delete a subscription and the messages it holds; nothing if it does not exist.
+        (Executors drop their per-node control subscription when they stop.)"""
+
     async def publish(self, topic: str, messages: Sequence[Message]) -> None:
         """Publish messages durably (they survive a crash once this returns)."""
 

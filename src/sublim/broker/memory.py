@@ -98,6 +98,10 @@ class MemoryBroker:
         if existing.topic != topic:
             raise Conflict(f"subscription {subscription!r} exists on topic {existing.topic!r}")
 
+    async def drop_subscription(self, subscription: str) -> None:
+        check_name("subscription", subscription)
+        self._subscriptions.pop(subscription, None)
+
     async def publish(self, topic: str, messages: Sequence[Message]) -> None:
         check_name("topic", topic)
         now = time.monotonic()

@@ -103,6 +103,12 @@ def _ensure_subscription(conn: sqlite3.Connection, topic: str, subscription: str
     return str(row[0])
 
 
+def _drop_subscription(conn: sqlite3.Connection, subscription: str) -> None:
+    with sqlite_db.write_transaction(conn):
+        conn.execute("DELETE FROM broker_messages WHERE subscription = ?", (subscription,))
+        conn.execute("DELETE FROM broker_subscriptions WHERE name = ?", (subscription,))
+
+
 def _insert(conn: sqlite3.Connection, topic: str, rows: list[tuple[bytes, str]]) -> list[str]:
     """Copy the messages to every subscription of the topic; returns those subscriptions."""
     now = time.time()
@@ -224,6 +230,10 @@ class SqliteBroker:
         existing = await self._run(_ensure_subscription, topic, subscription)
         if existing != topic:
             raise Conflict(f"subscription {subscription!r} exists on topic {existing!r}")
+
+    async def drop_subscription(self, subscription: str) -> None:
+        check_name("subscription", subscription)
+        await self._run(_drop_subscription, subscription)
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> None:
         check_name("topic", topic)
