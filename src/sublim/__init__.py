@@ -1,9 +1,10 @@
 """Subliminal: a configurable task management system.
 
 The public names: task types and their results, the executor builder, the core service and
-its settings, and the root of the exception tree.
+its settings, the HTTP API's clients, and the root of the exception tree.
 """
 
+from sublim.client import AsyncClient, Client
 from sublim.config import Settings
 from sublim.errors import SublimError
 from sublim.executor.builder import ExecutionNodeBuilder
@@ -13,6 +14,8 @@ from sublim.service import Service
 from sublim.task import Task
 
 __all__ = [
+    "AsyncClient",
+    "Client",
     "ExecutionNode",
     "ExecutionNodeBuilder",
     "Service",

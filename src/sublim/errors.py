@@ -13,12 +13,26 @@
     │   ├── StoreError
     │   └── BrokerError
     │       └── LeaseLost        an ack or extension for a delivery whose lease has passed
-    └── ApiError                 an error answered by the HTTP API (raised by the client)
+    ├── ApiError                 an error answered by the HTTP API (raised by the client)
+    │   ├── AuthError            401/403: no token, an unknown one, or one without the scope
+    │   ├── ApiNotFound          404 (also a NotFound)
+    │   │   ├── ApiTaskNotFound       (also a TaskNotFound)
+    │   │   └── ApiExecutionNotFound  (also an ExecutionNotFound)
+    │   ├── ApiConflict          409 (also a Conflict)
+    │   ├── ApiInvalidInput      400, 413, 422 (also an InvalidInput)
+    │   └── ApiUnavailable       503: the API's store or broker is down (also a BackendError)
+    └── Unreachable              the client got no answer from the API (refused, timed out)
+
+The client's `Api*` errors are both an `ApiError` (status, title, the server's detail) and
+the core's class for the same case, so that `except TaskNotFound` works with `Service` and
+with `sublim.Client` alike.
 
 Each boundary translates what it catches into this tree with ``raise ... from exc``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class SublimError(Exception):
@@ -78,10 +92,64 @@ class LeaseLost(BrokerError):
 
 
 class ApiError(SublimError):
-    """An error answered by the HTTP API, as raised by `sublim.Client`."""
+    """An error answered by the HTTP API, as raised by `sublim.Client`.
 
-    def __init__(self, status_code: int, title: str, detail: str = "") -> None:
-        super().__init__(f"{status_code} {title}: {detail}" if detail else f"{status_code} {title}")
+    `detail` is the server's; `errors` the per-field errors of a 422; `retry_after` the
+    seconds a 503 asked to wait.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        title: str,
+        detail: str = "",
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        # Not super().__init__: subclasses also derive from classes such as TaskNotFound,
+        # whose constructors take other arguments.
+        Exception.__init__(
+            self, f"{status_code} {title}: {detail}" if detail else f"{status_code} {title}"
+        )
         self.status_code = status_code
         self.title = title
         self.detail = detail
+        self.errors = errors or []
+        self.retry_after = retry_after
+
+
+class AuthError(ApiError):
+    """401 or 403: no bearer token, an unknown one, or one that lacks the scope."""
+
+
+class ApiNotFound(ApiError, NotFound):
+    """404: no such object (or route)."""
+
+
+class ApiTaskNotFound(ApiNotFound, TaskNotFound):
+    """404 for a task id."""
+
+    task_id: str
+
+
+class ApiExecutionNotFound(ApiNotFound, ExecutionNotFound):
+    """404 for an execution id."""
+
+    execution_id: str
+
+
+class ApiConflict(ApiError, Conflict):
+    """409: the request contradicts the state (cancelling a finished execution, ...)."""
+
+
+class ApiInvalidInput(ApiError, InvalidInput):
+    """400, 413 or 422: a request the API refuses as it is."""
+
+
+class ApiUnavailable(ApiError, BackendError):
+    """503: the API's store or broker is unavailable; try again after `retry_after`."""
+
+
+class Unreachable(SublimError):
+    """The client got no answer from the API: connection refused, timed out or cut."""
