@@ -19,6 +19,7 @@ import pytest
 from sublim.broker.base import Broker
 from sublim.broker.memory import MemoryBroker
 from sublim.broker.sqlite import SqliteBroker
+from tests.contract.postgres_backends import postgres_broker
 from tests.engines import require_engine
 from tests.engine_brokers import fresh_nats_url, fresh_redis_url
 
@@ -86,6 +87,7 @@ async def nats_broker(tmp_path: Path) -> AsyncIterator[Broker]:
 BROKER_BACKENDS: dict[str, BrokerBackend] = {
     "memory": BrokerBackend(memory_broker),
     "sqlite": BrokerBackend(sqlite_broker),
+    "postgresql": BrokerBackend(postgres_broker),
     "redis": BrokerBackend(redis_broker),
     "nats": BrokerBackend(nats_broker),
 }

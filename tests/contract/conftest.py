@@ -16,6 +16,7 @@ import pytest
 from sublim.store.base import Store
 from sublim.store.memory import MemoryStore
 from sublim.store.sqlite import SqliteStore
+from tests.contract.postgres_backends import postgres_store
 from tests.datastore_process import grpc_store_in
 
 # Stores
@@ -43,6 +44,7 @@ def sqlite_store(tmp_path: Path) -> AbstractAsyncContextManager[Store]:
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "memory": memory_store,
     "sqlite": sqlite_store,
+    "postgresql": postgres_store,  # a fresh schema on the shared engine per test
     "grpc": grpc_store_in,  # a real `sublim datastore` process over SQLite
 }
 

@@ -1,0 +1,329 @@
+"""The PostgreSQL broker: `postgresql://USER@HOST:PORT/DATABASE` (extra `sublim[postgres]`).
+
+Messages are rows of `broker_messages`, one per subscription of the topic they were published
+on. A pull claims up to N due rows in one statement,
+`UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …`, so concurrent
+consumers (any process, any machine) skip each other's rows instead of waiting: claiming sets
+`available_at` to the end of the lease and a fresh `lease_token`, which the receipt carries; a
+receipt whose token was replaced is stale, and acks, nacks and extensions match on it.
+
+Wake-ups: a publish or a nack sends `NOTIFY` on the subscription's channel in its own
+transaction (delivered at commit). Each broker keeps one connection that `LISTEN`s on the
+channels of the subscriptions it waits on; a waiting pull sleeps until notified, until the
+earliest leased or delayed message comes due, or until a slow safety-net poll. When that
+connection breaks (engine restart), it reconnects with backoff and wakes every waiter.
+
+Times are the database's clock (`now()`), so consumers on machines with skewed clocks agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from sublim import pg_db
+from sublim.broker._shared import (
+    Claim,
+    Signals,
+    check_delay,
+    check_lease,
+    check_pull_arguments,
+    make_receipt,
+    new_lease_token,
+    parse_numeric_receipt,
+    pull_waiting,
+)
+from sublim.broker.base import Delivery, Message, check_name
+from sublim.errors import BrokerError, Conflict
+
+log = logging.getLogger("sublim.broker.postgres")
+
+POOL_SIZE = 10
+#: Seconds between safety-net polls of a waiting pull (notifications do the real work).
+POLL_INTERVAL = 2.0
+
+MIGRATIONS: list[pg_db.Migration] = [
+    (
+        "CREATE TABLE broker_subscriptions (name text PRIMARY KEY, topic text NOT NULL)",
+        "CREATE INDEX broker_subscriptions_by_topic ON broker_subscriptions (topic)",
+        """CREATE TABLE broker_messages (
+            id bigserial PRIMARY KEY,
+            subscription text NOT NULL,
+            data bytea NOT NULL,
+            attributes jsonb NOT NULL,
+            available_at timestamptz NOT NULL,
+            lease_token text,
+            deliveries integer NOT NULL DEFAULT 0,
+            published_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        # Claims walk a subscription in id order (first in, first out) ...
+        "CREATE INDEX broker_messages_by_subscription ON broker_messages (subscription, id)",
+        # ... and a waiting pull asks when the next leased or delayed message comes due.
+        "CREATE INDEX broker_messages_due ON broker_messages (subscription, available_at)",
+    ),
+]
+
+#: The channel of a subscription: names may be longer than an identifier's 63 bytes.
+_CHANNEL_SQL = "'sublim_' || left(md5({}), 24)"
+
+_PUBLISH = f"""
+WITH subscriptions AS (
+    SELECT name FROM broker_subscriptions WHERE topic = $1
+),
+inserted AS (
+    INSERT INTO broker_messages (subscription, data, attributes, available_at)
+    SELECT s.name, m.data, m.attributes, now()
+    FROM subscriptions s
+    CROSS JOIN unnest($2::bytea[], $3::jsonb[]) WITH ORDINALITY AS m (data, attributes, n)
+    ORDER BY s.name, m.n
+)
+SELECT pg_notify({_CHANNEL_SQL.format("name")}, '') FROM subscriptions
+"""
+_CLAIM = """
+UPDATE broker_messages
+SET available_at = now() + make_interval(secs => $2), lease_token = $3,
+    deliveries = deliveries + 1
+WHERE id IN (
+    SELECT id FROM broker_messages
+    WHERE subscription = $1 AND available_at <= now()
+    ORDER BY id LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, data, attributes, deliveries
+"""
+_NEXT_DUE = """
+SELECT
+    EXISTS (SELECT 1 FROM broker_subscriptions WHERE name = $1),
+    EXTRACT(EPOCH FROM (SELECT MIN(available_at) FROM broker_messages WHERE subscription = $1)
+        - now())
+"""
+#: A batch of receipts as a table, and the messages still held under their leases.
+_RECEIPTS = "unnest($2::bigint[], $3::text[]) AS r (id, token)"
+_STILL_HELD = "m.id = r.id AND m.lease_token = r.token AND m.subscription = $1"
+_ACK = f"DELETE FROM broker_messages m USING {_RECEIPTS} WHERE {_STILL_HELD}"
+_NACK = f"""
+WITH released AS (
+    UPDATE broker_messages m SET available_at = now() + make_interval(secs => $4),
+        lease_token = NULL
+    FROM {_RECEIPTS} WHERE {_STILL_HELD}
+    RETURNING m.id
+)
+SELECT pg_notify({_CHANNEL_SQL.format("$1::text")}, '') WHERE EXISTS (SELECT 1 FROM released)
+"""
+_EXTEND = f"""
+UPDATE broker_messages m SET available_at = now() + make_interval(secs => $4)
+FROM {_RECEIPTS} WHERE {_STILL_HELD}
+RETURNING m.id, m.lease_token
+"""
+
+
+def channel_of(subscription: str) -> str:
+    """The NOTIFY channel of a subscription (what `_CHANNEL_SQL` computes in the database)."""
+    return "sublim_" + hashlib.md5(subscription.encode()).hexdigest()[:24]
+
+
+async def insert_messages(
+    conn: asyncpg.Connection, topic: str, messages: Sequence[Message]
+) -> None:
+    """Publish on `conn`, in its transaction if one is open (the same-database outbox)."""
+    data = [bytes(message.data) for message in messages]
+    attributes = [json.dumps(dict(message.attributes)) for message in messages]
+    await conn.execute(_PUBLISH, topic, data, attributes)
+
+
+async def _ensure_subscription(conn: asyncpg.Connection, topic: str, subscription: str) -> str:
+    """The topic of the subscription, which existed already or was just created."""
+    await conn.execute(
+        "INSERT INTO broker_subscriptions (name, topic) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        subscription,
+        topic,
+    )
+    existing: str = await conn.fetchval(
+        "SELECT topic FROM broker_subscriptions WHERE name = $1", subscription
+    )
+    return existing
+
+
+def _delivery(row: Sequence[Any], token: str) -> Delivery:
+    message_id, data, attributes, deliveries = row
+    return Delivery(
+        receipt=make_receipt(str(message_id), token),
+        message_id=str(message_id),
+        data=bytes(data),
+        attributes=json.loads(attributes),
+        deliveries=deliveries,
+    )
+
+
+def _receipt_arrays(receipts: Sequence[str]) -> tuple[list[int], list[str]]:
+    parsed = [parse_numeric_receipt(receipt) for receipt in receipts]
+    return [message_id for message_id, _ in parsed], [token for _, token in parsed]
+
+
+class _Listener:
+    """One connection that LISTENs on the channels of the subscriptions this broker waits on,
+    reconnecting with backoff when it breaks."""
+
+    def __init__(self, dsn: str, signals: Signals) -> None:
+        self._dsn = dsn
+        self._signals = signals
+        self._channels: dict[str, str] = {}  # channel -> subscription
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._reconnecting = pg_db.Reconnecting("broker listener", dsn)
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def listen(self, subscription: str) -> None:
+        """LISTEN on the subscription's channel from now on (a no-op when already done)."""
+        channel = channel_of(subscription)
+        if channel in self._channels and self._conn is not None:
+            return
+        async with self._lock:
+            self._channels[channel] = subscription
+            conn = await self._connection()
+            await conn.add_listener(channel, self._on_notification)
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await self._reconnecting.run(self._connect)
+        return self._conn
+
+    async def _connect(self) -> asyncpg.Connection:
+        conn = await asyncpg.connect(self._dsn)
+        conn.add_termination_listener(self._on_termination)
+        for channel in self._channels:
+            await conn.add_listener(channel, self._on_notification)
+        return conn
+
+    def _on_notification(self, _conn: object, _pid: int, channel: str, _payload: str) -> None:
+        subscription = self._channels.get(channel)
+        if subscription is not None:
+            self._signals.notify([subscription])
+
+    def _on_termination(self, _conn: object) -> None:
+        if self._closed:
+            return
+        log.warning("the broker's LISTEN connection broke; reconnecting")
+        self._conn = None
+        self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        """Listen again, then wake every waiter: a notification may have been missed."""
+        try:
+            async with self._lock:
+                await self._connection()
+        except Exception as exc:
+            log.warning("the broker's LISTEN connection is still down (%s); pulls poll", exc)
+        self._signals.notify_all()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            await conn.close()
+
+
+class PostgresBroker:
+    """A durable broker in a PostgreSQL database, which it may share with the store."""
+
+    def __init__(
+        self, dsn: str, *, pool_size: int = POOL_SIZE, poll_interval: float = POLL_INTERVAL
+    ) -> None:
+        self.dsn = dsn
+        self._poll_interval = poll_interval
+        self._db = pg_db.PooledDatabase(
+            dsn, "broker", MIGRATIONS, pool_size=pool_size, error=BrokerError
+        )
+        self._signals = Signals()
+        self._listener = _Listener(dsn, self._signals)
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresBroker:
+        return cls(pg_db.dsn_from_url(url))
+
+    async def open(self) -> None:
+        await self._db.open()
+
+    async def close(self) -> None:
+        await self._db.close()
+        self._signals.notify_all()  # waiting pulls wake up to find the broker closed
+        await self._listener.close()
+
+    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+        check_name("topic", topic)
+        check_name("subscription", subscription)
+        existing = await self._db.run(lambda conn: _ensure_subscription(conn, topic, subscription))
+        if existing != topic:
+            raise Conflict(f"subscription {subscription!r} exists on topic {existing!r}")
+
+    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+        check_name("topic", topic)
+        if messages:
+            await self._db.run(lambda conn: insert_messages(conn, topic, messages))
+
+    async def pull(
+        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    ) -> list[Delivery]:
+        check_name("subscription", subscription)
+        check_pull_arguments(max_messages, lease, wait)
+        if wait > 0:
+            await self._listen(subscription)
+
+        async def claim() -> Claim:
+            return await self._claim(subscription, max_messages, lease)
+
+        signal = self._signals.of(subscription)
+        poll_interval = self._poll_interval if wait > 0 else math.inf
+        return await pull_waiting(signal, claim, wait=wait, poll_interval=poll_interval)
+
+    async def _listen(self, subscription: str) -> None:
+        try:
+            await self._listener.listen(subscription)
+        except Exception as exc:  # the safety-net poll still serves this pull
+            log.warning("cannot LISTEN for %s (%s); polling", subscription, exc)
+
+    async def _claim(self, subscription: str, max_messages: int, lease: float) -> Claim:
+        token = new_lease_token()
+
+        async def claim(conn: asyncpg.Connection) -> Claim:
+            rows = await conn.fetch(_CLAIM, subscription, lease, token, max_messages)
+            if rows:
+                return Claim([_delivery(row, token) for row in sorted(rows, key=lambda r: r[0])])
+            exists, next_due = await conn.fetchrow(_NEXT_DUE, subscription)
+            if not exists:
+                raise BrokerError(f"no subscription named {subscription!r}")
+            return Claim([], None if next_due is None else float(next_due))
+
+        return await self._db.run(claim)
+
+    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
+        if receipts:
+            ids, tokens = _receipt_arrays(receipts)
+            await self._db.run(lambda conn: conn.execute(_ACK, subscription, ids, tokens))
+
+    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
+        check_delay(delay)
+        if receipts:
+            ids, tokens = _receipt_arrays(receipts)
+            await self._db.run(lambda conn: conn.execute(_NACK, subscription, ids, tokens, delay))
+
+    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
+        check_lease(lease)
+        if not receipts:
+            return set()
+        ids, tokens = _receipt_arrays(receipts)
+        rows = await self._db.run(
+            lambda conn: conn.fetch(_EXTEND, subscription, ids, tokens, lease)
+        )
+        held = {make_receipt(str(row[0]), row[1]) for row in rows}
+        return set(receipts) - held
