@@ -17,7 +17,7 @@ from typing import Any
 
 from sublim.backends import broker_from_url, store_from_url
 from sublim.batching import Batcher
-from sublim.broker.base import Broker, Delivery
+from sublim.broker.base import Broker, Delivery, Message
 from sublim.config import Settings
 from sublim.errors import ExecutionNotFound, IllegalTransition, InvalidInput
 from sublim.feed import ChangeFeed
@@ -40,7 +40,15 @@ from sublim.modifiers import (
     MarkLostIfSilent,
 )
 from sublim.modifiers import fold_updates as fold_updates  # re-exported: its former home
-from sublim.store.base import ExecutionQuery, ModifyFn, Page, Store, TaskPatch, TaskQuery
+from sublim.store.base import (
+    ExecutionQuery,
+    ModifyFn,
+    Page,
+    Store,
+    TaskPatch,
+    TaskQuery,
+    TransactionalOutbox,
+)
 
 log = logging.getLogger("sublim.service")
 
@@ -70,6 +78,8 @@ class Service:
             self._dispatch_batch, name="enqueue"
         )
         self._recorder: Batcher[Update, Change | None] = Batcher(self._record_batch, name="record")
+        #: The store, when it can record executions and publish them in one transaction.
+        self._outbox = _transactional_outbox(store, broker)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:
@@ -178,6 +188,8 @@ class Service:
         )
 
     async def _dispatch_batch(self, executions: Sequence[Execution]) -> list[Execution]:
+        if self._outbox is not None:
+            return await self._record_and_publish_at_once(self._outbox, executions)
         await self.store.create_executions(executions)
         self.feed.publish_created(executions)
         return await self._publish(executions, reason="published")
@@ -188,13 +200,23 @@ class Service:
         self.feed.publish(changes)
         return changes
 
-    async def _publish(self, executions: Sequence[Execution], *, reason: str) -> list[Execution]:
-        by_topic: dict[str, list[Execution]] = defaultdict(list)
-        for execution in executions:
-            by_topic[execution.topic].append(execution)
-        for topic, group in by_topic.items():
+    async def _record_and_publish_at_once(
+        self, outbox: TransactionalOutbox, executions: Sequence[Execution]
+    ) -> list[Execution]:
+        """The same-database outbox: executions are recorded Dispatched together with their
+        request messages, in one transaction, so no crash leaves one without the other."""
+        dispatched = [MarkDispatched("published")(e).execution for e in executions]
+        messages = _request_messages(dispatched)
+        for topic in messages:
             await self._ensure_topic(topic)
-            await self.broker.publish(topic, [request_message(_request_of(e)) for e in group])
+        await outbox.create_and_publish(dispatched, messages)
+        self.feed.publish_created(dispatched)
+        return dispatched
+
+    async def _publish(self, executions: Sequence[Execution], *, reason: str) -> list[Execution]:
+        for topic, messages in _request_messages(executions).items():
+            await self._ensure_topic(topic)
+            await self.broker.publish(topic, messages)
         changes = await self._modify([e.id for e in executions], MarkDispatched(reason))
         current = {change.execution.id: change for change in changes}
         return [_followed_by(e, current.get(e.id)) for e in executions]
@@ -318,6 +340,20 @@ def _request_of(execution: Execution) -> ExecutionRequest:
         max_attempts=execution.max_attempts,
         payload=execution.payload,
     )
+
+
+def _transactional_outbox(store: Store, broker: Broker) -> TransactionalOutbox | None:
+    if isinstance(store, TransactionalOutbox) and store.shares_transactions_with(broker):
+        return store
+    return None
+
+
+def _request_messages(executions: Sequence[Execution]) -> dict[str, list[Message]]:
+    """The request message of each execution, by topic."""
+    by_topic: dict[str, list[Message]] = defaultdict(list)
+    for execution in executions:
+        by_topic[execution.topic].append(request_message(_request_of(execution)))
+    return by_topic
 
 
 def _followed_by(execution: Execution, change: Change | None) -> Execution:

@@ -9,13 +9,14 @@ an update.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import Field
 
+from sublim.broker.base import Broker, Message
 from sublim.model import Change, Execution, Model, TaskRecord, TaskStatus
 
 T = TypeVar("T")
@@ -114,3 +115,23 @@ class Store(Protocol):
 
     async def stats(self) -> StoreStats:
         """Count of tasks and of executions per status."""
+
+
+@runtime_checkable
+class TransactionalOutbox(Protocol):
+    """An optional capability of a store whose database can also hold the broker's messages
+    (the PostgreSQL store with the PostgreSQL broker on one database).
+
+    With it, enqueueing records executions and publishes their request messages in one
+    transaction: no crash can leave one without the other, and the sweeper has nothing to
+    republish. The service uses it when `shares_transactions_with(broker)` says so.
+    """
+
+    def shares_transactions_with(self, broker: Broker) -> bool:
+        """Whether `broker` keeps its messages where this store can write in one transaction."""
+
+    async def create_and_publish(
+        self, executions: Sequence[Execution], messages: Mapping[str, Sequence[Message]]
+    ) -> None:
+        """`create_executions(executions)` and `broker.publish(topic, messages[topic])` for
+        each topic, in one transaction."""

@@ -1,0 +1,96 @@
+"""The same-database outbox: a PostgreSQL store and broker on one database record an
+execution and publish its request message in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+
+from sublim.broker.base import Message
+from sublim.config import Settings
+from sublim.errors import ExecutionNotFound, TaskNotFound
+from sublim.messages import decode_request
+from sublim.model import Execution, TaskStatus
+from sublim.service import Service, default_subscription
+from sublim.store.base import TransactionalOutbox
+from tests.pg_databases import fresh_schema
+
+S = TaskStatus
+
+
+@pytest.fixture
+async def shared_url() -> AsyncIterator[str]:
+    async with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture
+async def service(shared_url: str) -> AsyncIterator[Service]:
+    settings = Settings(store_url=shared_url, broker_url=shared_url)
+    async with Service.from_settings(settings) as opened:
+        yield opened
+
+
+async def test_the_store_shares_transactions_only_with_a_broker_on_its_own_database(
+    shared_url: str,
+) -> None:
+    from sublim.broker.postgres import PostgresBroker
+    from sublim.broker.sqlite import SqliteBroker
+    from sublim.store.postgres import PostgresStore
+
+    store = PostgresStore.from_url(shared_url)
+    assert store.shares_transactions_with(PostgresBroker.from_url(shared_url))
+    other_schema = shared_url.replace("search_path=", "search_path=x")
+    assert not store.shares_transactions_with(PostgresBroker.from_url(other_schema))
+    assert not store.shares_transactions_with(SqliteBroker(":memory:"))
+
+
+async def test_an_enqueued_execution_is_recorded_dispatched_with_its_message_at_once(
+    service: Service,
+) -> None:
+    _, execution = await service.create_task("Thumbnail", {"width": 64}, execute=True)
+    assert execution is not None
+
+    stored = await service.get_execution(execution.id)
+    assert [event.status for event in stored.events] == [
+        S.INITIALIZED,
+        S.READY_FOR_DISPATCH,
+        S.DISPATCHED,
+    ]
+    subscription = default_subscription("Thumbnail")
+    [delivery] = await service.broker.pull(subscription, 10, lease=30, wait=0)
+    request = decode_request(delivery.data)
+    assert (request.execution_id, request.payload) == (execution.id, {"width": 64})
+
+
+async def test_an_execution_whose_message_fails_to_publish_is_not_recorded(
+    service: Service,
+) -> None:
+    task, _ = await service.create_task("Thumbnail", {"width": 64})
+    execution = Execution(task_id=task.id, topic=task.topic, status=S.DISPATCHED)
+    outbox = service.store
+    assert isinstance(outbox, TransactionalOutbox)
+    unpublishable = Message(data=cast(bytes, object()))
+
+    with pytest.raises(TypeError):
+        await outbox.create_and_publish([execution], {task.topic: [unpublishable]})
+
+    with pytest.raises(ExecutionNotFound):
+        await service.get_execution(execution.id)
+
+
+async def test_a_message_is_not_published_when_its_execution_cannot_be_recorded(
+    service: Service,
+) -> None:
+    subscription = default_subscription("Thumbnail")
+    await service.broker.ensure_subscription("Thumbnail", subscription)
+    orphan = Execution(task_id="01HZZZZZZZZZZZZZZZZZZZZZZZ", topic="Thumbnail")
+    outbox = service.store
+    assert isinstance(outbox, TransactionalOutbox)
+
+    with pytest.raises(TaskNotFound):
+        await outbox.create_and_publish([orphan], {"Thumbnail": [Message(b"request")]})
+
+    assert await service.broker.pull(subscription, 10, lease=30, wait=0) == []
