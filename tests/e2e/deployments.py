@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.engine_brokers import engine_url
+from tests.pg_databases import fresh_database_sync
 from tests.rabbitmq import shared_vhost
 
 
@@ -48,10 +49,18 @@ def amqp(tmp_path: Path) -> Iterator[Deployment]:
         yield Deployment(f"sqlite:///{tmp_path / 'sublim.db'}", broker_url)
 
 
+@contextmanager
+def postgresql(tmp_path: Path) -> Iterator[Deployment]:
+    """Store and broker in one fresh database on the shared engine (the same-database outbox)."""
+    with fresh_database_sync() as url:
+        yield Deployment(url, url)
+
+
 #: name -> a context manager factory taking the test's tmp_path and yielding a Deployment.
 DEPLOYMENTS: dict[str, Callable[[Path], AbstractContextManager[Deployment]]] = {
     "sqlite": sqlite,
     "redis": redis,
     "nats": nats,
     "amqp": amqp,
+    "postgresql": postgresql,
 }
