@@ -28,6 +28,18 @@ end
 return ARGV[2]
 """
 
+#: KEYS: subscriptions hash. ARGV: key prefix, subscription.
+#: Deletes the subscription, its messages and its leases. Returns 1, or 0 if it did not exist.
+DROP_SUBSCRIPTION = """
+local topic = redis.call('HGET', KEYS[1], ARGV[2])
+if not topic then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('SREM', ARGV[1] .. ':topic:' .. topic, ARGV[2])
+local base = ARGV[1] .. ':sub:' .. ARGV[2]
+redis.call('DEL', base .. ':stream', base .. ':leases', base .. ':tokens', base .. ':wake')
+return 1
+"""
+
 #: KEYS: topic set. ARGV: key prefix, then (data, attributes) pairs.
 #: Appends every message to the stream of every subscription of the topic, atomically.
 #: Returns {number of subscriptions, length of the longest of their streams}.

@@ -237,6 +237,28 @@ class NatsBroker:
         await self._ensure_consumer(route)
         self._routes[subscription] = route
 
+    async def drop_subscription(self, subscription: str) -> None:
+        """Delete the consumer (interest retention then drops what only it held) and the
+        registry entry; in-flight receipts of it go stale."""
+        check_name("subscription", subscription)
+        topic = await self._registered_topic(subscription)
+        if topic is None:
+            return
+        route = self._route_of(topic, subscription)
+        await self._ignoring_not_found(
+            self._open_jetstream().delete_consumer(route.stream, route.consumer)
+        )
+        await self._call(self._open_registry().delete(subscription))
+        self._routes.pop(subscription, None)
+        self._ack_waits.pop(route, None)
+
+    async def _ignoring_not_found(self, call: Awaitable[Any]) -> None:
+        try:
+            await self._call(call)
+        except BrokerError as exc:
+            if not isinstance(exc.__cause__, nats.js.errors.NotFoundError):
+                raise
+
     async def _register(self, topic: str, subscription: str) -> str:
         """The topic the registry names for the subscription, registering it if new."""
         registry = self._open_registry()
@@ -272,15 +294,21 @@ class NatsBroker:
         route = self._routes.get(subscription)
         if route is not None:
             return route
+        topic = await self._registered_topic(subscription)
+        if topic is None:
+            raise BrokerError(f"no subscription named {subscription!r}")
+        route = self._route_of(topic, subscription)
+        self._routes[subscription] = route
+        return route
+
+    async def _registered_topic(self, subscription: str) -> str | None:
         try:
             entry = await self._call(self._open_registry().get(subscription))
         except BrokerError as exc:
             if isinstance(exc.__cause__, nats.js.errors.NotFoundError):
-                raise BrokerError(f"no subscription named {subscription!r}") from exc
+                return None
             raise
-        route = self._route_of((entry.value or b"").decode(), subscription)
-        self._routes[subscription] = route
-        return route
+        return (entry.value or b"").decode()
 
     async def _adopt_lease(self, route: Route, lease: float) -> float:
         """The consumer's AckWait; on this broker's first pull, set to the pull's lease."""
@@ -427,17 +455,13 @@ class NatsBroker:
     # -- ack, nack, extend -----------------------------------------------------------------
 
     async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
-        msgs = self._take(receipts)
-        for msg in msgs:
-            await self._call(msg.ack())
-        await self._flush(msgs)
+        await self._settle(self._take(receipts), b"+ACK")
 
     async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
         check_delay(delay)
-        msgs = self._take(receipts)
-        for msg in msgs:
-            await self._call(msg.nak(delay=delay if delay > 0 else None))
-        await self._flush(msgs)
+        delayed = b" " + json.dumps({"delay": int(delay * 1e9)}).encode() if delay else b""
+        payload = b"-NAK" + delayed
+        await self._settle(self._take(receipts), payload)
 
     async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
         check_lease(lease)
@@ -448,10 +472,12 @@ class NatsBroker:
         taken = (self._leases.take(receipt) for receipt in _checked_receipts(receipts))
         return [msg for msg in taken if msg is not None]
 
-    async def _flush(self, msgs: list[Msg]) -> None:
-        """Make sure the acks reached the server (they are sent without an answer)."""
-        if msgs:
-            await self._call(self._open_connection().flush(timeout=REPLY_TIMEOUT))
+    async def _settle(self, msgs: list[Msg], payload: bytes) -> None:
+        """Ack or nak, each answered by JetStream once applied (so a pull right after sees
+        a nacked message again), all at once."""
+        connection = self._open_connection()
+        answers = [connection.request(msg.reply, payload, timeout=REPLY_TIMEOUT) for msg in msgs]
+        await self._call(asyncio.gather(*answers))
 
     # -- calls -----------------------------------------------------------------------------
 

@@ -96,6 +96,7 @@ class Scripts:
     restart of Redis emptied its script cache)."""
 
     ensure: AsyncScript
+    drop: AsyncScript
     publish: AsyncScript
     pull: AsyncScript
     ack: AsyncScript
@@ -185,6 +186,7 @@ class RedisBroker:
     def _register_scripts(self, client: Redis) -> None:
         self._scripts = Scripts(
             ensure=client.register_script(lua.ENSURE_SUBSCRIPTION),
+            drop=client.register_script(lua.DROP_SUBSCRIPTION),
             publish=client.register_script(lua.PUBLISH),
             pull=client.register_script(lua.PULL),
             ack=client.register_script(lua.ACK),
@@ -223,6 +225,11 @@ class RedisBroker:
         existing = await self._run(script, keys, [subscription, topic, GROUP])
         if _text(existing) != topic:
             raise Conflict(f"subscription {subscription!r} exists on topic {_text(existing)!r}")
+
+    async def drop_subscription(self, subscription: str) -> None:
+        check_name("subscription", subscription)
+        script = self._open_scripts().drop
+        await self._run(script, [self._subscriptions_key()], [self._prefix, subscription])
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> None:
         check_name("topic", topic)
