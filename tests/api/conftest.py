@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,12 +71,15 @@ def _wait_healthy(api: ApiProcess) -> None:
     raise RuntimeError(f"sublim api did not answer in {STARTUP_SECONDS} s: {api.log.read_text()}")
 
 
-def start_api(folder: Path, env: dict[str, str], command: str = "api") -> ApiProcess:
-    """Start `sublim <command>` on a free port with a SQLite store and broker in `folder`."""
+def start_api(
+    folder: Path, env: dict[str, str], command: str = "api", options: Sequence[str] = ()
+) -> ApiProcess:
+    """Start `sublim <command> [options]` on a free port with a SQLite store and broker in
+    `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     port, db = free_port(), f"sqlite:///{folder / 'sublim.db'}"
     log = folder / f"{command}.log"
-    args = [sys.executable, "-m", "sublim.cli", command, "--port", str(port)]
+    args = [sys.executable, "-m", "sublim.cli", command, *options, "--port", str(port)]
     proc = subprocess.Popen(
         [*args, "--store", db, "--broker", db],
         cwd=folder,
