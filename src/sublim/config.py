@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         validation_alias=_env("shutdown_grace_seconds"),
         description="time in-flight work gets to finish on SIGTERM before it is released",
     )
+    cancel_grace_seconds: float = Field(
+        5.0,
+        ge=0,
+        validation_alias=_env("cancel_grace_seconds"),
+        description="time a cancelled thread or process task gets to return before it is stopped",
+    )
     max_attempts: int = Field(
         3, ge=1, validation_alias=_env("max_attempts"), description="default attempts per execution"
     )

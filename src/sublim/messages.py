@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -13,13 +13,34 @@ from sublim.model import ExecutionRequest, Model, Update
 M = TypeVar("M", bound=Model)
 
 
+class ControlMessage(Model):
+    """An instruction from the API to every execution node, on the control topic."""
+
+    kind: Literal["cancel"] = "cancel"
+    execution_id: str
+    by: str = "user"
+
+
+def control_topic(updates_topic: str) -> str:
+    """The topic of control messages, next to the updates topic."""
+    return f"{updates_topic}-control"
+
+
+def control_message(control: ControlMessage) -> Message:
+    return Message(data=control.model_dump_json().encode())
+
+
+def decode_control(data: bytes) -> ControlMessage:
+    return _decode(ControlMessage, data)
+
+
 def request_message(request: ExecutionRequest) -> Message:
     return Message(data=request.model_dump_json().encode(), key=request.execution_id)
 
 
 def update_message(update: Update) -> Message:
     key = f"{update.execution_id}:{update.attempt}:{update.seq}"
-    return Message(data=update.model_dump_json().encode(), key=key)
+    return Message(data=update.model_dump_json().encode(), key=key, order=update.execution_id)
 
 
 def _decode(kind: type[M], data: bytes) -> M:

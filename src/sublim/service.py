@@ -8,6 +8,7 @@ API, the CLI's `up` and the testing harness are thin layers over it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,7 +22,13 @@ from sublim.broker.base import Broker, Delivery, Message
 from sublim.config import Settings
 from sublim.errors import ExecutionNotFound, IllegalTransition, InvalidInput
 from sublim.feed import ChangeFeed
-from sublim.messages import decode_update, request_message
+from sublim.messages import (
+    ControlMessage,
+    control_message,
+    control_topic,
+    decode_update,
+    request_message,
+)
 from sublim.model import (
     Change,
     Event,
@@ -239,7 +246,13 @@ class Service:
             raise ExecutionNotFound(execution_id)
         if not changes[0].changed:
             raise IllegalTransition(changes[0].reason or "cannot cancel")
+        await self._tell_nodes_to_cancel([execution_id], by)
         return await self.store.get_execution(execution_id)
+
+    async def _tell_nodes_to_cancel(self, execution_ids: Sequence[str], by: str) -> None:
+        """Every execution node hears it: a queued request is skipped, a running one stopped."""
+        messages = [control_message(ControlMessage(execution_id=i, by=by)) for i in execution_ids]
+        await self.broker.publish(control_topic(self.settings.updates_topic), messages)
 
     # -- updates -----------------------------------------------------------------------------
 
@@ -252,6 +265,8 @@ class Service:
         modifier = ApplyUpdates(tuple(updates))
         changes = await self._modify(modifier.execution_ids, modifier)
         _log_unknown(set(modifier.execution_ids) - {c.execution.id for c in changes})
+        if still_running := _running_after_cancel(changes, updates):
+            await self._tell_nodes_to_cancel(still_running, "user (repeated: it still ran)")
         return changes
 
     async def _record_batch(self, updates: Sequence[Update]) -> list[Change | None]:
@@ -365,13 +380,19 @@ def _followed_by(execution: Execution, change: Change | None) -> Execution:
     return change.execution.model_copy(update={"events": events})
 
 
+def _running_after_cancel(changes: Sequence[Change], updates: Sequence[Update]) -> list[str]:
+    """Executions cancelled in the store that a worker reports running: a node that started
+    after the cancellation was broadcast, which must hear it again."""
+    cancelled = {c.execution.id for c in changes if c.execution.status == S.CANCELLED}
+    running = {u.execution_id for u in updates if u.status == S.RUNNING and not u.complete}
+    return sorted(cancelled & running)
+
+
 def _log_unknown(execution_ids: set[str]) -> None:
     for execution_id in execution_ids:
         log.warning("update for unknown execution %s ignored", execution_id)
 
 
 async def _wait_or_timeout(event: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

@@ -23,9 +23,10 @@ attempts remain.
 from __future__ import annotations
 
 import inspect
+import threading
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 PoolKind = Literal["async", "thread", "process"]
 POOL_KINDS: tuple[PoolKind, ...] = ("async", "thread", "process")
@@ -57,6 +58,21 @@ class Task(BaseModel):
     retry_backoff_max: ClassVar[float] = 300.0
     #: Whether an attempt past its time limit is retried (True) or ends the execution Killed.
     retry_on_timeout: ClassVar[bool] = False
+
+    _cancel_requested: threading.Event | None = PrivateAttr(default=None)
+
+    def cancelled(self) -> bool:
+        """True once the execution was cancelled while running: a long task can check this
+        and return early. (An async task is also cancelled with `asyncio.CancelledError`; on
+        the process pool the flag is not seen and the worker is stopped after a grace period.)"""
+        return self._cancel_requested is not None and self._cancel_requested.is_set()
+
+    def __getstate__(self) -> dict[Any, Any]:
+        # The cancel flag belongs to this process: a copy sent to a worker process goes without.
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private["_cancel_requested"] = None
+        return {**state, "__pydantic_private__": private}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

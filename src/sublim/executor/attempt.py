@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from sublim.broker.base import Broker, Delivery
 from sublim.errors import InvalidInput
+from sublim.executor.control import Control
 from sublim.executor.outcome import TIME_LIMIT_EXCEEDED
 from sublim.executor.pools import Outcome, Pool
 from sublim.executor.reporter import Reporter
@@ -43,6 +45,7 @@ class AttemptContext:
     worker: WorkerInfo
     lease_seconds: float
     heartbeat_seconds: float
+    control: Control
 
 
 class Attempt:
@@ -56,6 +59,9 @@ class Attempt:
         self._started_at: datetime | None = None
         self.request: ExecutionRequest | None = None
         self.number = 0
+        self._cancelled_by: str | None = None
+        self._cancel_flag = threading.Event()
+        self._pool_run: asyncio.Future[Outcome] | None = None
 
     async def run(self, pool: Pool) -> None:
         request = self._decode()
@@ -72,6 +78,8 @@ class Attempt:
         task = self._validate(request)
         if isinstance(task, Verdict):
             await self._finish(task)
+        elif by := self.ctx.control.cancelled_by(request.execution_id):
+            await self._finish(Verdict(S.CANCELLED, reason=f"cancelled by {by} before it started"))
         else:
             await self._execute(pool, task)
 
@@ -109,15 +117,41 @@ class Attempt:
             reason = f"payload does not decode into {self.consumer.task_type.__name__}"
             return Verdict(S.ERROR, error=error, reason=reason)
 
+    def cancel(self, by: str, *, grace: float) -> None:
+        """Stop this attempt: at once on the async pool (an asyncio cancel), after `grace`
+        seconds elsewhere, during which the task sees `self.cancelled()` and may return."""
+        self._cancelled_by = by
+        self._cancel_flag.set()
+        pool_run = self._pool_run
+        if pool_run is not None:
+            delay = 0.0 if self.consumer.task_type.pool_kind() == "async" else grace
+            asyncio.get_running_loop().call_later(delay, pool_run.cancel)
+
     async def _execute(self, pool: Pool, task: Task) -> None:
+        assert self.request is not None
+        execution_id = self.request.execution_id
         self._started_at = utcnow()
         self.ctx.reporter.send(self._update(S.RUNNING))
         heartbeat = asyncio.create_task(self._heartbeat())
+        task._cancel_requested = self._cancel_flag
+        self._pool_run = asyncio.ensure_future(pool.run(task, time_limit=type(task).time_limit))
+        self.ctx.control.running(execution_id, self)
         try:
-            outcome = await pool.run(task, time_limit=type(task).time_limit)
+            outcome: Outcome | None = await self._pool_run
+        except asyncio.CancelledError:
+            if self._cancelled_by is None or _cancelled_from_outside():
+                raise
+            outcome = None
         finally:
             heartbeat.cancel()
-        await self._finish(self._verdict(outcome), outcome.duration_seconds)
+            self.ctx.control.finished(execution_id)
+        await self._finish(self._final_verdict(outcome), outcome and outcome.duration_seconds)
+
+    def _final_verdict(self, outcome: Outcome | None) -> Verdict:
+        if self._cancelled_by is not None:
+            return Verdict(S.CANCELLED, reason=f"cancelled by {self._cancelled_by} while running")
+        assert outcome is not None
+        return self._verdict(outcome)
 
     def _verdict(self, outcome: Outcome) -> Verdict:
         if outcome.error is None:
@@ -191,3 +225,9 @@ class Attempt:
             reason=fields.get("reason"),
             max_attempts=self.consumer.task_type.max_attempts,
         )
+
+
+def _cancelled_from_outside() -> bool:
+    """True when the attempt's own task is being cancelled (the node shuts down)."""
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0

@@ -66,6 +66,7 @@ class ExecutionNodeBuilder:
             lease_seconds=self.settings.lease_seconds,
             heartbeat_seconds=self.settings.heartbeat_seconds,
             shutdown_grace_seconds=self.settings.shutdown_grace_seconds,
+            cancel_grace_seconds=self.settings.cancel_grace_seconds,
             name=self.name,
             owns_broker=isinstance(self.broker, str),
         )

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 
 from sublim.broker.base import Broker, Delivery
 from sublim.executor.attempt import Attempt, AttemptContext, Consumer
+from sublim.executor.control import Control
 from sublim.executor.pools import Pool, make_pool
 from sublim.executor.reporter import Reporter
+from sublim.messages import control_topic
 from sublim.model import WorkerInfo
 from sublim.task import PoolKind
 
@@ -56,6 +58,7 @@ class ExecutionNode:
         lease_seconds: float,
         heartbeat_seconds: float,
         shutdown_grace_seconds: float,
+        cancel_grace_seconds: float = 5.0,
         name: str | None = None,
         owns_broker: bool = True,
     ) -> None:
@@ -65,6 +68,7 @@ class ExecutionNode:
         self.workers = workers
         self.updates_topic = updates_topic
         self.shutdown_grace_seconds = shutdown_grace_seconds
+        self.cancel_grace_seconds = cancel_grace_seconds
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self._lease = lease_seconds
         self._heartbeat = heartbeat_seconds
@@ -93,6 +97,7 @@ class ExecutionNode:
         ctx = await self._start()
         slots = Slots(self.workers)
         loops = [asyncio.create_task(self._consume(ctx, c, slots)) for c in self.consumers]
+        loops.append(asyncio.create_task(ctx.control.listen(self._stopping)))
         log.info(
             "node %s: %d workers on %s",
             self.name,
@@ -111,7 +116,13 @@ class ExecutionNode:
             await self._pools[kind].start()
         worker = WorkerInfo(node=self.name, host=socket.gethostname(), pid=os.getpid())
         reporter = Reporter(self.broker, self.updates_topic)
-        return AttemptContext(self.broker, reporter, worker, self._lease, self._heartbeat)
+        control = Control(
+            self.broker, control_topic(self.updates_topic), self.name, self.cancel_grace_seconds
+        )
+        await control.start()
+        return AttemptContext(
+            self.broker, reporter, worker, self._lease, self._heartbeat, control
+        )
 
     async def _consume(self, ctx: AttemptContext, consumer: Consumer, slots: Slots) -> None:
         """Pull as many requests as there are free slots. While the subscription is idle,
