@@ -145,7 +145,8 @@ class Attempt:
         finally:
             heartbeat.cancel()
             self.ctx.control.finished(execution_id)
-        await self._finish(self._final_verdict(outcome), outcome and outcome.duration_seconds)
+        duration = outcome.duration_seconds if outcome is not None else None
+        await self._finish(self._final_verdict(outcome), duration)
 
     def _final_verdict(self, outcome: Outcome | None) -> Verdict:
         if self._cancelled_by is not None:
