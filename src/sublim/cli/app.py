@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+from sublim.cli import executions, tasks
 from sublim.cli.serve import load_node, serve_api, serve_executor, serve_up
 from sublim.config import DEFAULT_URL, Settings, load_settings
 from sublim.errors import SublimError
@@ -21,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(tasks.app)
+app.add_typer(executions.app)
 err = Console(stderr=True)
 
 ConfigOpt = Annotated[
