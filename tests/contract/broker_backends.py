@@ -9,6 +9,7 @@ Test modules load these fixtures with `pytest_plugins = ["tests.contract.broker_
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ from sublim.broker.base import Broker
 from sublim.broker.memory import MemoryBroker
 from sublim.broker.sqlite import SqliteBroker
 from tests.contract.postgres_backends import postgres_broker
-from tests.engines import require_engine
 from tests.engine_brokers import fresh_nats_url, fresh_redis_url
+from tests.engines import require_engine
+from tests.gcp_emulators import require_pubsub_emulator
 
 BrokerFactory = Callable[[Path], AbstractAsyncContextManager[Broker]]
 
@@ -84,12 +86,24 @@ async def nats_broker(tmp_path: Path) -> AsyncIterator[Broker]:
         yield broker
 
 
+@asynccontextmanager
+async def pubsub_broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    """The Pub/Sub emulator (started if need be), in a project of the test's own."""
+    require_pubsub_emulator()
+    from sublim.broker.pubsub import PubSubBroker
+
+    project = f"contract-{uuid.uuid4().hex[:12]}"
+    async with opened_broker(PubSubBroker.from_url(f"pubsub://{project}")) as broker:
+        yield broker
+
+
 BROKER_BACKENDS: dict[str, BrokerBackend] = {
     "memory": BrokerBackend(memory_broker),
     "sqlite": BrokerBackend(sqlite_broker),
     "postgresql": BrokerBackend(postgres_broker),
     "redis": BrokerBackend(redis_broker),
     "nats": BrokerBackend(nats_broker),
+    "pubsub": BrokerBackend(pubsub_broker),
 }
 
 

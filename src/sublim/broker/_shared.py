@@ -1,5 +1,5 @@
-"""Pure helpers shared by the embedded brokers: receipts, argument checks, wake-up signals
-and the wait loop of `pull`."""
+"""Helpers shared by the brokers: receipts, argument checks, wake-up signals, the wait loop
+of `pull`, and per-delivery leases kept in process over an engine's coarser deadline."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from sublim.broker.base import Delivery
 from sublim.errors import InvalidInput
@@ -138,3 +139,126 @@ async def pull_waiting(
             return found.deliveries
         retry_in = math.inf if found.retry_in is None else max(found.retry_in, 0.0)
         await wait_on(ticket, min(remaining, retry_in, poll_interval))
+
+
+# Leases kept in this process, over an engine that only knows a coarser deadline
+
+
+H = TypeVar("H")
+
+#: Renewals of an engine's deadline are sent this long before it passes, at least.
+MIN_RENEW_MARGIN = 0.5
+#: ... and at most (a window of 600 s is renewed 10 s before its end).
+MAX_RENEW_MARGIN = 10.0
+
+
+def renew_margin(engine_window: float) -> float:
+    """How long before the engine's own deadline to renew it: a fifth of the window."""
+    return min(max(engine_window / 5, MIN_RENEW_MARGIN), MAX_RENEW_MARGIN)
+
+
+@dataclass(slots=True)
+class KeptLease(Generic[H]):
+    """One delivery this process holds: the engine's `handle` of it and two deadlines."""
+
+    handle: H
+    #: `loop.time()` when the lease passes and the message must be released.
+    deadline: float
+    #: `loop.time()` when the engine redelivers unless it hears from us first.
+    engine_until: float
+    timer: asyncio.TimerHandle | None = None
+
+    def next_event(self) -> float:
+        window = max(self.engine_until - time_of_loop(), 0.0)
+        return min(self.deadline, self.engine_until - renew_margin(window))
+
+
+def time_of_loop() -> float:
+    return asyncio.get_running_loop().time()
+
+
+class LeaseTable(Generic[H]):
+    """Per-delivery leases, by receipt, each with a timer: when a lease passes, `expire` is
+    called with its handle (the engine should redeliver it now); when the engine's own
+    deadline comes near while the lease runs on, `renew` is called with the receipt, the
+    handle and the seconds left, and must answer with `renewed`, `retry_renewal` or `take`.
+    A receipt not in the table is stale."""
+
+    def __init__(
+        self,
+        expire: Callable[[H], None],
+        renew: Callable[[str, H, float], None],
+    ) -> None:
+        self._leases: dict[str, KeptLease[H]] = {}
+        self._expire = expire
+        self._renew = renew
+
+    def __len__(self) -> int:
+        return len(self._leases)
+
+    def hold(self, receipt: str, handle: H, *, lease: float, engine_window: float) -> None:
+        now = time_of_loop()
+        kept = KeptLease(handle, deadline=now + lease, engine_until=now + engine_window)
+        self._leases[receipt] = kept
+        self._schedule(receipt, kept)
+
+    def get(self, receipt: str) -> H | None:
+        kept = self._leases.get(receipt)
+        return None if kept is None else kept.handle
+
+    def take(self, receipt: str) -> H | None:
+        """Stop holding a delivery (acked, released or lost); None if its receipt is stale."""
+        kept = self._leases.pop(receipt, None)
+        if kept is None:
+            return None
+        if kept.timer is not None:
+            kept.timer.cancel()
+        return kept.handle
+
+    def extend(self, receipt: str, *, lease: float, engine_window: float | None) -> None:
+        """The lease runs `lease` seconds from now; the engine was told `engine_window` (None:
+        the engine was not reached, so its deadline stands and is renewed in time)."""
+        kept = self._leases.get(receipt)
+        if kept is not None:
+            now = time_of_loop()
+            kept.deadline = now + lease
+            if engine_window is not None:
+                kept.engine_until = now + engine_window
+            self._schedule(receipt, kept)
+
+    def renewed(self, receipt: str, engine_window: float) -> None:
+        kept = self._leases.get(receipt)
+        if kept is not None:
+            kept.engine_until = time_of_loop() + engine_window
+            self._schedule(receipt, kept)
+
+    def retry_renewal(self, receipt: str, after: float) -> None:
+        kept = self._leases.get(receipt)
+        if kept is not None:
+            self._schedule(receipt, kept, at=min(time_of_loop() + after, kept.deadline))
+
+    def receipts_where(self, holds: Callable[[H], bool]) -> list[str]:
+        return [receipt for receipt, kept in self._leases.items() if holds(kept.handle)]
+
+    def forget_all(self) -> None:
+        """Stop every timer (closing): the engine redelivers at its own deadline."""
+        for receipt in list(self._leases):
+            self.take(receipt)
+
+    def _schedule(self, receipt: str, kept: KeptLease[H], at: float | None = None) -> None:
+        if kept.timer is not None:
+            kept.timer.cancel()
+        when = kept.next_event() if at is None else at
+        kept.timer = asyncio.get_running_loop().call_at(when, self._on_timer, receipt)
+
+    def _on_timer(self, receipt: str) -> None:
+        kept = self._leases.get(receipt)
+        if kept is None:
+            return
+        left = kept.deadline - time_of_loop()
+        if left <= 0:
+            self.take(receipt)
+            self._expire(kept.handle)
+            return
+        kept.timer = None
+        self._renew(receipt, kept.handle, left)

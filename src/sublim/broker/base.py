@@ -42,11 +42,15 @@ def check_name(kind: str, name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A message to publish. `key`, when set, lets the engine de-duplicate or order."""
+    """A message to publish. `key`, when set, names this message so that the engine can
+    de-duplicate it; `order`, when set, names a sequence: messages of one order are
+    delivered in publish order where the engine orders only on request (Pub/Sub ordering
+    keys; the other engines keep a subscription's order anyway)."""
 
     data: bytes
     attributes: Mapping[str, str] = field(default_factory=dict)
     key: str | None = None
+    order: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Google Cloud: the Pub/Sub layout shared by the `pubsub://` broker and `sublim gcp provision`."""
