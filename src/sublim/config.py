@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         validation_alias=_env("cancel_grace_seconds"),
         description="time a cancelled thread or process task gets to return before it is stopped",
     )
+    concurrency_limits: dict[str, int] = Field(
+        default_factory=dict,
+        validation_alias=_env("concurrency_limits"),
+        description='most executions of a topic dispatched or running at once, across all '
+        'executors, as JSON: {"Thumbnail": 10}',
+    )
     max_attempts: int = Field(
         3, ge=1, validation_alias=_env("max_attempts"), description="default attempts per execution"
     )

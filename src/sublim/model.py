@@ -151,6 +151,8 @@ class Execution(Model):
     finished_at: datetime | None = None
     duration_seconds: float | None = None
     heartbeat_at: datetime | None = None
+    #: Executions that must pass before this one is dispatched (it waits Blocked till then).
+    depends_on: tuple[str, ...] = ()
     events: tuple[Event, ...] = ()
 
     @property

@@ -130,5 +130,37 @@ class ClaimUnpublished:
         return Change(outcome="applied", execution=claimed)
 
 
+@dataclass(frozen=True, slots=True)
+class Unblock:
+    """A Blocked execution whose dependencies passed: ReadyForDispatch, to be published."""
+
+    reason: str
+
+    def __call__(self, execution: Execution) -> Change:
+        if execution.status != S.BLOCKED:
+            return _ignored(execution, "not blocked")
+        return transition(execution, S.READY_FOR_DISPATCH, reason=self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelBlocked:
+    """A Blocked execution one of whose dependencies did not pass: Cancelled, with why."""
+
+    reason: str
+
+    def __call__(self, execution: Execution) -> Change:
+        if execution.status != S.BLOCKED:
+            return _ignored(execution, "not blocked")
+        return transition(execution, S.CANCELLED, reason=self.reason)
+
+
 #: Every change the core makes to executions, as data.
-Modifier = ApplyUpdates | MarkDispatched | Cancel | MarkLostIfSilent | ClaimUnpublished
+Modifier = (
+    ApplyUpdates
+    | MarkDispatched
+    | Cancel
+    | MarkLostIfSilent
+    | ClaimUnpublished
+    | Unblock
+    | CancelBlocked
+)

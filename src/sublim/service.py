@@ -22,6 +22,7 @@ from sublim.broker.base import Broker, Delivery, Message
 from sublim.config import Settings
 from sublim.errors import ExecutionNotFound, IllegalTransition, InvalidInput
 from sublim.feed import ChangeFeed
+from sublim.holds import Holds, judge_dependencies
 from sublim.messages import (
     ControlMessage,
     control_message,
@@ -87,6 +88,13 @@ class Service:
         self._recorder: Batcher[Update, Change | None] = Batcher(self._record_batch, name="record")
         #: The store, when it can record executions and publish them in one transaction.
         self._outbox = _transactional_outbox(store, broker)
+        self.holds = Holds(
+            store,
+            self._modify,
+            lambda executions, reason: self._publish(executions, reason=reason),
+            self._claim_unpublished,
+            self.settings.concurrency_limits,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:
@@ -155,13 +163,30 @@ class Service:
 
     # -- executions --------------------------------------------------------------------------
 
-    async def enqueue(self, task_id: str, *, max_attempts: int | None = None) -> Execution:
+    async def enqueue(
+        self, task_id: str, *, max_attempts: int | None = None, depends_on: Sequence[str] = ()
+    ) -> Execution:
         """Record a new execution of a task and publish it (Initialized → ReadyForDispatch →
         Dispatched). If the process dies between the record and the publish, the sweeper
-        publishes it later: a committed execution is never lost."""
+        publishes it later: a committed execution is never lost. With `depends_on`, it waits
+        Blocked until those executions pass (see `sublim.holds`)."""
         task = await self.store.get_task(task_id)
+        if depends_on:
+            return await self._enqueue_blocked(task, max_attempts, depends_on)
         execution = self._new_execution(task, max_attempts)
         return await self._enqueuer(execution)
+
+    async def _enqueue_blocked(
+        self, task: TaskRecord, max_attempts: int | None, depends_on: Sequence[str]
+    ) -> Execution:
+        dependencies = await self.holds.dependencies_of(depends_on)
+        execution = self._new_execution(task, max_attempts, waiting_on=depends_on)
+        await self.store.create_executions([execution])
+        self.feed.publish_created([execution])
+        await self.holds.judge_blocked([execution.model_copy(update={"events": ()})])
+        if judge_dependencies(dependencies).ready:
+            return await self.store.get_execution(execution.id)
+        return execution
 
     async def retry(self, execution_id: str, *, max_attempts: int | None = None) -> Execution:
         """Enqueue a new execution of a finished execution's task; its first event names the
@@ -177,29 +202,53 @@ class Service:
         return await self._enqueuer(execution)
 
     def _new_execution(
-        self, task: TaskRecord, max_attempts: int | None, *, requested: str = "execution requested"
+        self,
+        task: TaskRecord,
+        max_attempts: int | None,
+        *,
+        requested: str = "execution requested",
+        waiting_on: Sequence[str] = (),
     ) -> Execution:
         now = utcnow()
-        events = (
-            Event(status=S.INITIALIZED, at=now, attempt=1, reason=requested),
-            Event(status=S.READY_FOR_DISPATCH, at=now, attempt=1, reason="recorded"),
-        )
+        first = Event(status=S.INITIALIZED, at=now, attempt=1, reason=requested)
+        second = Event(status=S.READY_FOR_DISPATCH, at=now, attempt=1, reason="recorded")
+        if waiting_on:
+            waiting = f"waiting on {', '.join(waiting_on)}"
+            second = Event(status=S.BLOCKED, at=now, attempt=1, reason=waiting)
         return Execution(
             task_id=task.id,
             topic=task.topic,
-            status=S.READY_FOR_DISPATCH,
+            status=second.status,
             max_attempts=max_attempts or self.settings.max_attempts,
             payload=task.payload,
             created_at=now,
-            events=events,
+            depends_on=tuple(waiting_on),
+            events=(first, second),
         )
 
     async def _dispatch_batch(self, executions: Sequence[Execution]) -> list[Execution]:
+        held = [e for e in executions if self.holds.limited(e.topic)]
+        free = [e for e in executions if not self.holds.limited(e.topic)]
+        done = {e.id: e for e in await self._dispatch_free(free)} if free else {}
+        if held:
+            done |= {e.id: e for e in await self._dispatch_held(held)}
+        return [done[e.id] for e in executions]
+
+    async def _dispatch_free(self, executions: Sequence[Execution]) -> list[Execution]:
         if self._outbox is not None:
             return await self._record_and_publish_at_once(self._outbox, executions)
         await self.store.create_executions(executions)
         self.feed.publish_created(executions)
         return await self._publish(executions, reason="published")
+
+    async def _dispatch_held(self, executions: Sequence[Execution]) -> list[Execution]:
+        """Record executions of limited topics; publish as many as their topics have room."""
+        await self.store.create_executions(executions)
+        self.feed.publish_created(executions)
+        published: dict[str, Execution] = {}
+        for topic in sorted({e.topic for e in executions}):
+            published |= {e.id: e for e in await self.holds.fill_slots(topic)}
+        return [_with_log_of(published.get(e.id), e) for e in executions]
 
     async def _modify(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:
         """`store.modify_executions`, telling the feed what changed."""
@@ -247,6 +296,7 @@ class Service:
         if not changes[0].changed:
             raise IllegalTransition(changes[0].reason or "cannot cancel")
         await self._tell_nodes_to_cancel([execution_id], by)
+        await self.holds.release(_finished_by(changes))
         return await self.store.get_execution(execution_id)
 
     async def _tell_nodes_to_cancel(self, execution_ids: Sequence[str], by: str) -> None:
@@ -267,6 +317,7 @@ class Service:
         _log_unknown(set(modifier.execution_ids) - {c.execution.id for c in changes})
         if still_running := _running_after_cancel(changes, updates):
             await self._tell_nodes_to_cancel(still_running, "user (repeated: it still ran)")
+        await self.holds.release(_finished_by(changes))
         return changes
 
     async def _record_batch(self, updates: Sequence[Update]) -> list[Change | None]:
@@ -298,6 +349,7 @@ class Service:
         """Publish what was committed but not published; record lost attempts Incomplete."""
         republished = await self._sweep_outbox()
         lost = await self._sweep_lost_attempts()
+        await self.holds.sweep()
         return SweepReport(republished=republished, lost=lost)
 
     async def _sweep_outbox(self) -> int:
@@ -305,7 +357,8 @@ class Service:
         query = ExecutionQuery(
             statuses=frozenset({S.READY_FOR_DISPATCH}), created_before=cutoff, limit=500
         )
-        stuck = (await self.store.list_executions(query)).items
+        listed = (await self.store.list_executions(query)).items
+        stuck = [e for e in listed if not self.holds.limited(e.topic)]  # those wait for a slot
         claimed = await self._claim_unpublished(stuck) if stuck else []
         if claimed:
             log.warning("publishing %d executions recorded but never published", len(claimed))
@@ -386,6 +439,19 @@ def _running_after_cancel(changes: Sequence[Change], updates: Sequence[Update]) 
     cancelled = {c.execution.id for c in changes if c.execution.status == S.CANCELLED}
     running = {u.execution_id for u in updates if u.status == S.RUNNING and not u.complete}
     return sorted(cancelled & running)
+
+
+def _finished_by(changes: Sequence[Change]) -> list[Execution]:
+    return [c.execution for c in changes if c.changed and c.execution.finished]
+
+
+def _with_log_of(published: Execution | None, recorded: Execution) -> Execution:
+    """The execution as published (when it was), with the event log it was created with."""
+    if published is None:
+        return recorded
+    if published.events:
+        return published
+    return published.model_copy(update={"events": recorded.events})
 
 
 def _log_unknown(execution_ids: set[str]) -> None:

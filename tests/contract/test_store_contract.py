@@ -367,6 +367,35 @@ async def test_listing_executions_with_a_filter_pages_through_the_matching_ones(
     assert listed == [e.id for e in reversed(executions) if e.status == S.RUNNING]
 
 
+async def test_listing_executions_oldest_first_pages_through_them_in_creation_order(
+    store: Store,
+) -> None:
+    task = await stored_task(store)
+    executions = [an_execution(task, status=S.READY_FOR_DISPATCH) for _ in range(45)]
+    await store.create_executions(executions)
+    query = ExecutionQuery(topic=task.topic, oldest_first=True, limit=10)
+    listed = [e.id for page in await all_execution_pages(store, query) for e in page.items]
+    assert listed == [e.id for e in executions]
+
+
+async def test_an_executions_dependencies_are_kept(store: Store) -> None:
+    task = await stored_task(store)
+    first, second = await stored_execution(store, task), await stored_execution(store, task)
+    waiting = await stored_execution(store, task, depends_on=(first.id, second.id))
+    assert (await store.get_execution(waiting.id)).depends_on == (first.id, second.id)
+
+
+async def test_listing_executions_waiting_on_one_finds_those_that_depend_on_it(
+    store: Store,
+) -> None:
+    task = await stored_task(store)
+    first, second = await stored_execution(store, task), await stored_execution(store, task)
+    on_first = await stored_execution(store, task, depends_on=(first.id,))
+    on_both = await stored_execution(store, task, depends_on=(first.id, second.id))
+    assert await listed_execution_ids(store, waiting_on=first.id) == {on_first.id, on_both.id}
+    assert await listed_execution_ids(store, waiting_on=second.id) == {on_both.id}
+
+
 # Modifying executions
 
 

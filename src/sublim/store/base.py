@@ -49,6 +49,10 @@ class ExecutionQuery(Model):
     created_before: datetime | None = None
     #: Executions whose last heartbeat (or, without one, creation) is older than this.
     heartbeat_before: datetime | None = None
+    #: Executions whose `depends_on` names this execution.
+    waiting_on: str | None = None
+    #: Oldest first (the cursor then names the last, newest, id of the previous page).
+    oldest_first: bool = False
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     cursor: str | None = None
 

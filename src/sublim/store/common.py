@@ -2,8 +2,8 @@
 
 Conventions of the `Store` contract that these helpers fix for every backend:
 
-- Lists are ordered by id, newest first; a cursor is the id of the last item of the
-  previous page, so the next page holds the ids below it.
+- Lists are ordered by id, newest first (or oldest first when the query asks); a cursor is
+  the id of the last item of the previous page, so the next page holds the ids past it.
 - `created_after` / `created_before` select the half-open range [after, before), so that
   consecutive windows tile without overlap or gap; `heartbeat_before` is strict.
 """
@@ -45,6 +45,13 @@ def below_cursor(ids_newest_first: Iterable[str], cursor: str | None) -> Iterato
     return (i for i in ids_newest_first if cursor is None or i < cursor)
 
 
+def past_cursor(ids: Iterable[str], cursor: str | None, *, oldest_first: bool) -> Iterator[str]:
+    """The ids that come after `cursor` in the list's order (newest or oldest first)."""
+    if not oldest_first:
+        return below_cursor(ids, cursor)
+    return (i for i in ids if cursor is None or i > cursor)
+
+
 def apply_in_order(
     ids: Sequence[str], current: MutableMapping[str, Execution], fn: ModifyFn
 ) -> list[Change]:
@@ -81,6 +88,7 @@ def execution_matches(execution: Execution, query: ExecutionQuery) -> bool:
             query.created_before is None or execution.created_at < query.created_before,
             query.heartbeat_before is None
             or heartbeat_or_creation(execution) < query.heartbeat_before,
+            query.waiting_on is None or query.waiting_on in execution.depends_on,
         )
     )
 

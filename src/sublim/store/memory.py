@@ -24,6 +24,7 @@ from sublim.store.common import (
     execution_matches,
     first_page_items,
     page_of,
+    past_cursor,
     patched,
     task_matches,
 )
@@ -129,14 +130,15 @@ class MemoryStore:
 
     async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
         fetched = first_page_items(
-            self._executions_below(query.cursor),
+            self._executions_past(query.cursor, oldest_first=query.oldest_first),
             lambda execution: execution_matches(execution, query),
             query.limit,
         )
         return page_of([_isolated(e) for e in fetched], query.limit, lambda e: e.id)
 
-    def _executions_below(self, cursor: str | None) -> Iterator[Execution]:
-        ids = below_cursor(sorted(self._executions, reverse=True), cursor)
+    def _executions_past(self, cursor: str | None, *, oldest_first: bool) -> Iterator[Execution]:
+        ordered = sorted(self._executions, reverse=not oldest_first)
+        ids = past_cursor(ordered, cursor, oldest_first=oldest_first)
         return (self._executions[execution_id] for execution_id in ids)
 
     async def modify_executions(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:

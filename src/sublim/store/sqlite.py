@@ -94,6 +94,14 @@ MIGRATIONS: list[Migration] = [
             PRIMARY KEY (execution_id, seq)
         ) WITHOUT ROWID""",
     ),
+    (  # 2: dependencies between executions (Blocked until they pass)
+        "ALTER TABLE executions ADD COLUMN depends_on TEXT NOT NULL DEFAULT '[]'",
+        """CREATE TABLE execution_dependencies (
+            execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+            depends_on TEXT NOT NULL,
+            PRIMARY KEY (depends_on, execution_id)
+        ) WITHOUT ROWID""",
+    ),
 ]
 
 
@@ -129,6 +137,7 @@ _SET_LATEST_EXECUTION = (
     "UPDATE tasks SET latest_execution_id = ?1 WHERE id = ?2 "
     "AND (latest_execution_id IS NULL OR latest_execution_id < ?1)"
 )
+_INSERT_DEPENDENCY = "INSERT INTO execution_dependencies (execution_id, depends_on) VALUES (?, ?)"
 #: Binds a whole list of ids to one parameter, whatever its length.
 _IN_JSON_LIST = "IN (SELECT value FROM json_each(?))"
 
@@ -171,7 +180,9 @@ def _execution_filters(query: ExecutionQuery) -> _Where:
     heartbeat_before = to_epoch(query.heartbeat_before)
     heartbeat_clause = "COALESCE(heartbeat_at, created_at) < ?"
     where.add(heartbeat_before is not None, heartbeat_clause, heartbeat_before)
-    where.add(query.cursor is not None, "id < ?", query.cursor)
+    waiting_on = "id IN (SELECT execution_id FROM execution_dependencies WHERE depends_on = ?)"
+    where.add(query.waiting_on is not None, waiting_on, query.waiting_on)
+    where.add(query.cursor is not None, "id > ?" if query.oldest_first else "id < ?", query.cursor)
     return where
 
 
@@ -255,6 +266,7 @@ class _Database:
             conn.executemany(_INSERT_EXECUTION, map(execution_row, executions))
             conn.executemany(_INSERT_EVENT, _initial_event_rows(executions))
             conn.executemany(_SET_LATEST_EXECUTION, ((e.id, e.task_id) for e in executions))
+            conn.executemany(_INSERT_DEPENDENCY, _dependency_rows(executions))
 
     def _require_tasks(self, task_ids: Collection[str]) -> None:
         sql = f"SELECT id FROM tasks WHERE id {_IN_JSON_LIST}"
@@ -274,7 +286,8 @@ class _Database:
 
     def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
         where = _execution_filters(query)
-        sql = f"{_SELECT_EXECUTIONS}{where.sql()} ORDER BY id DESC LIMIT ?"
+        order = "ASC" if query.oldest_first else "DESC"
+        sql = f"{_SELECT_EXECUTIONS}{where.sql()} ORDER BY id {order} LIMIT ?"
         rows = self.conn.execute(sql, (*where.params, query.limit + 1)).fetchall()
         return page_of([execution_from_row(row) for row in rows], query.limit, lambda e: e.id)
 
@@ -318,6 +331,10 @@ class _Database:
                 "SELECT status, COUNT(*) FROM executions GROUP BY status"
             ).fetchall()
         return StoreStats(tasks=tasks, executions={TaskStatus(s): n for s, n in per_status})
+
+
+def _dependency_rows(executions: Iterable[Execution]) -> Iterator[tuple[str, str]]:
+    return ((e.id, other) for e in executions for other in e.depends_on)
 
 
 def _initial_event_rows(executions: Iterable[Execution]) -> Iterator[tuple[Any, ...]]:

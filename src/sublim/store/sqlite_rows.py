@@ -36,11 +36,12 @@ EXECUTION_COLUMNS = (
     "finished_at",
     "duration_seconds",
     "heartbeat_at",
+    "depends_on",
 )
 SUMMARY_COLUMNS = ("id", "status", "attempt", "created_at", "finished_at")
 EVENT_COLUMNS = ("execution_id", "seq", "status", "at", "attempt", "reason")
 
-_JSON_COLUMNS = frozenset({"payload", "labels", "result", "error", "worker"})
+_JSON_COLUMNS = frozenset({"payload", "labels", "result", "error", "worker", "depends_on"})
 _TIME_COLUMNS = frozenset(
     {"created_at", "updated_at", "dispatched_at", "started_at", "finished_at", "heartbeat_at"}
 )
