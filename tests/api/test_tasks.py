@@ -91,6 +91,25 @@ def test_enqueue_takes_max_attempts(client: httpx.Client, topic: str) -> None:
     assert response.json()["max_attempts"] == 7
 
 
+def test_enqueue_with_depends_on_waits_blocked_on_an_unfinished_execution(
+    client: httpx.Client, topic: str
+) -> None:
+    task = create_task(client, topic)
+    first = enqueue(client, task["id"])
+    response = client.post(f"/v1/tasks/{task['id']}/executions", json={"depends_on": [first["id"]]})
+    assert response.status_code == 202
+    assert response.json()["status"] == "Blocked"
+    assert response.json()["depends_on"] == [first["id"]]
+
+
+def test_enqueue_depending_on_an_unknown_execution_is_a_422(
+    client: httpx.Client, topic: str
+) -> None:
+    task = create_task(client, topic)
+    response = client.post(f"/v1/tasks/{task['id']}/executions", json={"depends_on": ["NOPE"]})
+    assert_problem(response, 422)
+
+
 def test_a_tasks_executions_list_newest_first(client: httpx.Client, topic: str) -> None:
     task = create_task(client, topic)
     first, second = enqueue(client, task["id"]), enqueue(client, task["id"])

@@ -127,7 +127,9 @@ async def enqueue_execution(
     options = body or EnqueueExecution()
 
     async def produce() -> tuple[int, Any]:
-        execution = await service.enqueue(task_id, max_attempts=options.max_attempts)
+        execution = await service.enqueue(
+            task_id, max_attempts=options.max_attempts, depends_on=options.depends_on
+        )
         return 202, ExecutionOut.of(execution).model_dump(mode="json")
 
     return await idempotent(request, idempotency_key, task_id + options.model_dump_json(), produce)

@@ -66,6 +66,9 @@ class PatchTask(Body):
 
 class EnqueueExecution(Body):
     max_attempts: MaxAttempts | None = None
+    #: Executions that must pass first: until then this one waits Blocked; if one of them
+    #: ends otherwise, this one ends Cancelled.
+    depends_on: list[str] = Field(default_factory=list, max_length=100)
 
 
 class EventOut(BaseModel):
@@ -96,6 +99,7 @@ class ExecutionOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration_seconds: float | None
+    depends_on: list[str] = Field(default_factory=list)
     events: list[EventOut]
 
     @classmethod
