@@ -116,7 +116,7 @@ async def test_messages_of_one_order_on_an_ordered_topic_arrive_in_publish_order
     ]
     await broker.publish(topic, sent)
 
-    received = []
+    received: list[str] = []
     while deliveries := await broker.pull(subscription, 7, lease=LONG_LEASE, wait=1.0):
         received.extend(d.data.decode() for d in deliveries)
         await broker.ack(subscription, [d.receipt for d in deliveries])
