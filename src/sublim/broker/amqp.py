@@ -124,7 +124,10 @@ async def _open_channel(
 ) -> AbstractChannel:
     """A plain (not self-restoring) channel: after an outage its deliveries must go stale."""
     channel = aio_pika.Channel(connection, publisher_confirms=confirms)
-    await channel.initialize()
+    try:
+        await channel.initialize()
+    except RuntimeError as exc:  # aiormq: "<Connection …> closed", the connection just dropped
+        raise ConnectionError(f"cannot open a channel: {exc}") from exc
     return channel
 
 
