@@ -144,6 +144,27 @@ class Settings(BaseSettings):
         validation_alias=_env("push_token"),
         description="secret the push route requires (?token=…)",
     )
+    pull_updates: bool = Field(
+        True,
+        validation_alias=_env("pull_updates"),
+        description="record updates by pulling <updates_topic>-sub; turn off when a push "
+        "subscription delivers them to /task_execution_update",
+    )
+    push_audience: str | None = Field(
+        None,
+        validation_alias=_env("push_audience"),
+        description="when set, pushes must carry a Google-signed OIDC token for this audience",
+    )
+    push_service_account: str | None = Field(
+        None,
+        validation_alias=_env("push_service_account"),
+        description="with push_audience: the service account the OIDC token must name",
+    )
+    push_oidc_certs_url: str = Field(
+        "https://www.googleapis.com/oauth2/v1/certs",
+        validation_alias=_env("push_oidc_certs_url"),
+        description="where the keys that sign push OIDC tokens are published",
+    )
     max_body_bytes: int = Field(
         1_048_576,
         gt=0,

@@ -105,8 +105,13 @@ class Service:
     async def open(self) -> None:
         await self.store.open()
         await self.broker.open()
-        topic = self.settings.updates_topic
-        await self.broker.ensure_subscription(topic, default_subscription(topic))
+        await self._ensure_updates_subscription()
+
+    async def _ensure_updates_subscription(self) -> None:
+        """The pull subscription of the updates topic, unless updates are pushed to the API."""
+        if self.settings.pull_updates:
+            topic = self.settings.updates_topic
+            await self.broker.ensure_subscription(topic, default_subscription(topic))
 
     async def close(self) -> None:
         await self._enqueuer.close()
@@ -124,8 +129,7 @@ class Service:
     async def ping(self) -> None:
         """Reach the store and the broker with cheap calls; raises `BackendError` if one is down."""
         await self.store.list_tasks(TaskQuery(limit=1))
-        topic = self.settings.updates_topic
-        await self.broker.ensure_subscription(topic, default_subscription(topic))
+        await self._ensure_updates_subscription()
 
     # -- tasks -------------------------------------------------------------------------------
 

@@ -45,11 +45,11 @@ async def supervise(name: str, loop: Loop, stop: asyncio.Event) -> None:
 
 
 async def run_background_loops(service: Service, stop: asyncio.Event) -> None:
-    """The updates consumer and the sweeper, until `stop` is set."""
-    await asyncio.gather(
-        supervise("updates consumer", service.consume_updates, stop),
-        supervise("sweeper", service.run_sweeper, stop),
-    )
+    """The updates consumer (unless updates are pushed) and the sweeper, until `stop` is set."""
+    loops = [supervise("sweeper", service.run_sweeper, stop)]
+    if service.settings.pull_updates:
+        loops.append(supervise("updates consumer", service.consume_updates, stop))
+    await asyncio.gather(*loops)
 
 
 def _lifespan(service: Service, manage_service: bool) -> Any:

@@ -23,7 +23,9 @@ from starlette.exceptions import HTTPException
 from sublim.api.auth import Authenticator, check_token
 from sublim.api.deps import ServiceDep, problems
 from sublim.api.metrics import Metrics
+from sublim.api.push_oidc import PushTokenVerifier, http_certs_fetcher
 from sublim.api.schemas import UpdateReceipt
+from sublim.config import Settings
 from sublim.errors import InvalidInput
 from sublim.messages import decode_update
 from sublim.model import Update
@@ -68,14 +70,36 @@ def parse_envelope(body: bytes) -> Update:
         raise _bad_request(f"message.data is not an execution update: {exc}") from exc
 
 
-def verify_push(request: Request, token: str | None) -> None:
-    """`?token=` must match `push_token` when it is set; otherwise, while authentication is
-    required, a bearer token with the write scope."""
-    expected: str | None = request.app.state.settings.push_token
-    if expected is not None:
-        if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
-            raise HTTPException(403, "missing or wrong push token (?token=)")
-        return
+async def verify_push(request: Request, token: str | None) -> None:
+    """`?token=` must match `push_token` when it is set, and the OIDC token must verify when
+    `push_audience` is set; with neither, while authentication is required, a bearer token
+    with the write scope."""
+    settings: Settings = request.app.state.settings
+    if settings.push_token is not None:
+        _check_push_token(settings.push_token, token)
+    if settings.push_audience is not None:
+        await _oidc_verifier(request, settings).verify(request.headers.get("authorization"))
+    if settings.push_token is None and settings.push_audience is None:
+        _check_api_token(request)
+
+
+def _check_push_token(expected: str, token: str | None) -> None:
+    if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise HTTPException(403, "missing or wrong push token (?token=)")
+
+
+def _oidc_verifier(request: Request, settings: Settings) -> PushTokenVerifier:
+    """One verifier per app, so that Google's keys are fetched once an hour."""
+    verifier: PushTokenVerifier | None = getattr(request.app.state, "push_verifier", None)
+    if verifier is None:
+        assert settings.push_audience is not None
+        fetch = http_certs_fetcher(settings.push_oidc_certs_url)
+        verifier = PushTokenVerifier(settings.push_audience, settings.push_service_account, fetch)
+        request.app.state.push_verifier = verifier
+    return verifier
+
+
+def _check_api_token(request: Request) -> None:
     authenticator: Authenticator = request.app.state.authenticator
     if authenticator.required:
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -127,7 +151,7 @@ async def task_execution_update(
     token: Annotated[str | None, Query(description="the push token, when one is set")] = None,
 ) -> UpdateReceipt:
     """Record one execution update pushed by Pub/Sub (or any client speaking its envelope)."""
-    verify_push(request, token)
+    await verify_push(request, token)
     metrics: Metrics = request.app.state.metrics
     try:
         update = parse_envelope(await request.body())
