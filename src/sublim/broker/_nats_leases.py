@@ -2,7 +2,7 @@
 
 JetStream redelivers a message AckWait after its delivery or its last in-progress ack; the
 protocol wants a lease per delivery instead. So each delivery this process holds has a timer:
-while its lease runs it sends in-progress acks every half AckWait (so a lease longer than
+while its lease runs it sends in-progress acks every third of AckWait (so a lease longer than
 AckWait holds), and when its lease passes it naks the message (so a lease shorter than
 AckWait ends on time and the message is redelivered at once). If the process dies, the timers
 die with it and JetStream redelivers within AckWait.
@@ -41,7 +41,7 @@ class Held:
 
     def next_event(self) -> float:
         """When to act next: at the lease's end, or in time to keep JetStream waiting."""
-        keepalive = self.touched + max(self.ack_wait / 2, MIN_KEEPALIVE_INTERVAL)
+        keepalive = self.touched + max(self.ack_wait / 3, MIN_KEEPALIVE_INTERVAL)
         return min(self.deadline, keepalive)
 
 
