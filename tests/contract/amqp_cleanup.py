@@ -29,6 +29,6 @@ class CleaningAmqpBroker(AmqpBroker):
 
     async def delete_everything_declared(self) -> None:
         for subscription in vars(self).get("subscriptions", set()):
-            await self.delete_subscription(subscription)
+            await self.drop_subscription(subscription)
         for topic in vars(self).get("topics", set()):
             await self.delete_topic(topic)

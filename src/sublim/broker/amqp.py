@@ -437,8 +437,13 @@ class AmqpBroker:
         finally:
             await _close_quietly(channel)
 
-    async def delete_subscription(self, subscription: str) -> None:
-        """Delete a subscription's queue, its dead letters and this process's delay queues."""
+    async def drop_subscription(self, subscription: str) -> None:
+        """Delete a subscription's queue, its dead letters and this process's delay queues;
+        nothing if they do not exist."""
+        check_amqp_name("subscription", subscription)
+        await self._through_outages("drop_subscription", lambda: self._drop(subscription))
+
+    async def _drop(self, subscription: str) -> None:
         delays = [name for name in self._delay_queues if name.startswith(f"{subscription}.")]
         async with self._temporary_channel() as channel:
             for name in [subscription, dead_letter_queue(subscription), *delays]:
