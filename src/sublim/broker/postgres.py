@@ -86,6 +86,10 @@ inserted AS (
 )
 SELECT pg_notify({_CHANNEL_SQL.format("name")}, '') FROM subscriptions
 """
+_DROP_SUBSCRIPTION = """
+WITH dropped AS (DELETE FROM broker_messages WHERE subscription = $1)
+DELETE FROM broker_subscriptions WHERE name = $1
+"""
 _CLAIM = """
 UPDATE broker_messages
 SET available_at = now() + make_interval(secs => $2), lease_token = $3,
@@ -265,6 +269,11 @@ class PostgresBroker:
         existing = await self._db.run(lambda conn: _ensure_subscription(conn, topic, subscription))
         if existing != topic:
             raise Conflict(f"subscription {subscription!r} exists on topic {existing!r}")
+
+    async def drop_subscription(self, subscription: str) -> None:
+        """Delete the subscription and its messages (a no-op when it does not exist)."""
+        check_name("subscription", subscription)
+        await self._db.run(lambda conn: conn.execute(_DROP_SUBSCRIPTION, subscription))
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> None:
         check_name("topic", topic)

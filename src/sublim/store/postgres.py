@@ -99,6 +99,12 @@ MIGRATIONS: list[pg_db.Migration] = [
             PRIMARY KEY (execution_id, seq)
         )""",
     ),
+    (
+        # Executions may wait Blocked on others (a JSON list of their ids) ...
+        "ALTER TABLE executions ADD COLUMN depends_on jsonb NOT NULL DEFAULT '[]'",
+        # ... and are found by the one they wait on (`waiting_on`, with @>).
+        "CREATE INDEX executions_by_dependency ON executions USING gin (depends_on jsonb_path_ops)",
+    ),
 ]
 
 
@@ -218,7 +224,10 @@ def _execution_filters(query: ExecutionQuery) -> _Where:
     where.add(query.created_before is not None, "created_at < $?", query.created_before)
     heartbeat_clause = "COALESCE(heartbeat_at, created_at) < $?"
     where.add(query.heartbeat_before is not None, heartbeat_clause, query.heartbeat_before)
-    where.add(query.cursor is not None, "id < $?", query.cursor)
+    waiting_on = to_json_text([query.waiting_on])
+    where.add(query.waiting_on is not None, "depends_on @> $?::jsonb", waiting_on)
+    past_cursor = "id > $?" if query.oldest_first else "id < $?"
+    where.add(query.cursor is not None, past_cursor, query.cursor)
     return where
 
 
@@ -347,7 +356,8 @@ class PostgresStore:
 
     async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
         where = _execution_filters(query)
-        sql = f"{_SELECT_EXECUTIONS}{where.sql()} ORDER BY id DESC{where.limit(query.limit + 1)}"
+        order = "ASC" if query.oldest_first else "DESC"
+        sql = f"{_SELECT_EXECUTIONS}{where.sql()} ORDER BY id {order}{where.limit(query.limit + 1)}"
         rows = await self._db.run(lambda conn: conn.fetch(sql, *where.params))
         return page_of([execution_from_row(row) for row in rows], query.limit, lambda e: e.id)
 

@@ -41,6 +41,7 @@ COLUMN_TYPES: Mapping[str, str] = {
     "result": "jsonb",
     "error": "jsonb",
     "worker": "jsonb",
+    "depends_on": "jsonb",
     "duration_seconds": "double precision",
     **dict.fromkeys(
         ("created_at", "updated_at", "dispatched_at", "started_at", "finished_at"), "timestamptz"
@@ -54,7 +55,7 @@ MUTABLE_EXECUTION_COLUMNS = tuple(
     c for c in EXECUTION_COLUMNS if c not in {"id", "task_id", "topic", "payload", "created_at"}
 )
 
-_JSON_COLUMNS = frozenset({"payload", "labels", "result", "error", "worker"})
+_JSON_COLUMNS = frozenset({"payload", "labels", "result", "error", "worker", "depends_on"})
 _TIME_COLUMNS = frozenset(c for c, kind in COLUMN_TYPES.items() if kind == "timestamptz")
 
 
