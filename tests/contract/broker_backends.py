@@ -103,6 +103,7 @@ BROKER_BACKENDS: dict[str, BrokerBackend] = {
     "postgresql": BrokerBackend(postgres_broker),
     "redis": BrokerBackend(redis_broker),
     "nats": BrokerBackend(nats_broker),
+    "amqp": BrokerBackend(amqp_broker),
     "pubsub": BrokerBackend(pubsub_broker),
 }
 
