@@ -16,6 +16,7 @@ import pytest
 from sublim.store.base import Store
 from sublim.store.memory import MemoryStore
 from sublim.store.sqlite import SqliteStore
+from tests.contract.firestore_backends import firestore_store, grpc_firestore_store
 from tests.contract.postgres_backends import postgres_store
 from tests.datastore_process import grpc_store_in
 
@@ -46,6 +47,8 @@ STORE_FACTORIES: dict[str, StoreFactory] = {
     "sqlite": sqlite_store,
     "postgresql": postgres_store,  # a fresh schema on the shared engine per test
     "grpc": grpc_store_in,  # a real `sublim datastore` process over SQLite
+    "firestore": firestore_store,  # the emulator, a project of its own per test
+    "grpc-firestore": grpc_firestore_store,  # `sublim datastore --store firestore://…`
 }
 
 
