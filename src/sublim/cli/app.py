@@ -11,8 +11,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from sublim.cli import executions, tasks
-from sublim.cli.serve import load_node, serve_api, serve_executor, serve_up
+from sublim.cli import executions, gcp, tasks
 from sublim.config import DEFAULT_URL, Settings, load_settings
 from sublim.errors import SublimError
 
@@ -24,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(tasks.app)
 app.add_typer(executions.app)
+app.add_typer(gcp.app)
 err = Console(stderr=True)
 
 ConfigOpt = Annotated[
@@ -88,6 +88,8 @@ def up(
 ) -> None:
     """Run everything in one process on the embedded default: the API, its background loops
     (and an executor)."""
+    from sublim.cli.serve import serve_up  # lazily: the people's commands need no server
+
     settings = _settings(config, store_url=store, broker_url=broker, host=host, port=port)
     _run(serve_up(settings, executor, demo=demo))
 
@@ -101,6 +103,8 @@ def api(
     port: PortOpt = None,
 ) -> None:
     """Run the HTTP API (with the updates consumer and the sweeper) until SIGTERM/SIGINT."""
+    from sublim.cli.serve import serve_api
+
     settings = _settings(config, store_url=store, broker_url=broker, host=host, port=port)
     _run(serve_api(settings))
 
@@ -112,6 +116,8 @@ def executor_command(
     broker: BrokerOpt = None,
 ) -> None:
     """Run a user's execution node until SIGTERM/SIGINT (then drain gracefully)."""
+    from sublim.cli.serve import load_node, serve_executor
+
     _settings(config, broker_url=broker)  # validates the settings and sets up logging
     try:
         loaded = load_node(node, broker)
