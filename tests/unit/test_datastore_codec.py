@@ -28,10 +28,12 @@ from sublim.model import Change, Event, TaskStatus
 from sublim.modifiers import (
     ApplyUpdates,
     Cancel,
+    CancelBlocked,
     ClaimUnpublished,
     MarkDispatched,
     MarkLostIfSilent,
     Modifier,
+    Unblock,
 )
 from sublim.store.base import ExecutionQuery, Page, StoreStats, TaskPatch, TaskQuery
 from tests.contract.store_builders import a_finished_execution, a_task, an_execution, an_update, at
@@ -55,6 +57,11 @@ def test_a_naive_time_is_taken_as_utc() -> None:
 
 def test_an_execution_with_every_field_set_survives_the_trip() -> None:
     execution = a_finished_execution(a_task())
+    assert codec.execution_from_pb(codec.execution_to_pb(execution)) == execution
+
+
+def test_an_execution_keeps_its_dependencies_in_order() -> None:
+    execution = an_execution(a_task(), status=S.BLOCKED, depends_on=("01B", "01A", "01C"))
     assert codec.execution_from_pb(codec.execution_to_pb(execution)) == execution
 
 
@@ -83,10 +90,16 @@ def test_queries_with_every_filter_survive_the_trip() -> None:
     tasks = TaskQuery(topic="T", labels={"a": "b"}, status=S.RUNNING, limit=7, cursor="c")
     executions = ExecutionQuery(
         task_id="t", topic="T", statuses=frozenset({S.RUNNING, S.BLOCKED}), created_after=at(1),
-        created_before=at(2), heartbeat_before=at(3), limit=9, cursor="c",
+        created_before=at(2), heartbeat_before=at(3), waiting_on="01DEP", oldest_first=True,
+        limit=9, cursor="c",
     )
     assert codec.task_query_from_pb(codec.task_query_to_pb(tasks)) == tasks
     assert codec.execution_query_from_pb(codec.execution_query_to_pb(executions)) == executions
+
+
+def test_an_execution_query_with_no_filter_survives_the_trip() -> None:
+    query = ExecutionQuery()
+    assert codec.execution_query_from_pb(codec.execution_query_to_pb(query)) == query
 
 
 def test_a_page_keeps_its_next_cursor_and_a_last_page_has_none() -> None:
@@ -112,6 +125,7 @@ def examples_of_every_modifier() -> list[Modifier]:
     updates = (
         an_update(execution, 1, S.RUNNING, at=at(1)),
         an_update(execution, 2, S.FAILED, at=at(2), result={"x": 1}, complete=True),
+        an_update(execution, 3, S.INCOMPLETE, at=at(3), complete=True, max_attempts=4),
     )
     return [
         ApplyUpdates(updates),
@@ -119,6 +133,8 @@ def examples_of_every_modifier() -> list[Modifier]:
         Cancel("admin"),
         MarkLostIfSilent(at(60)),
         ClaimUnpublished(now=at(10), expired_before=at(0)),
+        Unblock("dependencies passed"),
+        CancelBlocked("dependency 01DEP failed"),
     ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from pydantic_core import from_json, to_json
 
@@ -30,10 +30,12 @@ from sublim.model import (
 from sublim.modifiers import (
     ApplyUpdates,
     Cancel,
+    CancelBlocked,
     ClaimUnpublished,
     MarkDispatched,
     MarkLostIfSilent,
     Modifier,
+    Unblock,
 )
 from sublim.store.base import ExecutionQuery, Page, StoreStats, TaskPatch, TaskQuery
 
@@ -279,6 +281,7 @@ def execution_to_pb(execution: Execution) -> pb.Execution:
         duration_seconds=execution.duration_seconds,
         heartbeat_at_us=optional_micros(execution.heartbeat_at),
         events=[event_to_pb(event) for event in execution.events],
+        depends_on=execution.depends_on,
     )
 
 
@@ -302,6 +305,7 @@ def execution_from_pb(message: pb.Execution) -> Execution:
         duration_seconds=optional_value(message, "duration_seconds"),
         heartbeat_at=optional_time(message, "heartbeat_at_us"),
         events=events_from_pb(message.events),
+        depends_on=tuple(message.depends_on),
     )
 
 
@@ -323,6 +327,8 @@ def execution_query_to_pb(query: ExecutionQuery) -> pb.ExecutionQuery:
         heartbeat_before_us=optional_micros(query.heartbeat_before),
         limit=query.limit,
         cursor=query.cursor,
+        waiting_on=query.waiting_on,
+        oldest_first=query.oldest_first,
     )
 
 
@@ -336,6 +342,8 @@ def execution_query_from_pb(message: pb.ExecutionQuery) -> ExecutionQuery:
         heartbeat_before=optional_time(message, "heartbeat_before_us"),
         limit=message.limit,
         cursor=optional_value(message, "cursor"),
+        waiting_on=optional_value(message, "waiting_on"),
+        oldest_first=message.oldest_first,
     )
 
 
@@ -405,6 +413,7 @@ def update_to_pb(update: Update) -> pb.Update:
         started_at_us=optional_micros(update.started_at),
         complete=update.complete,
         reason=update.reason,
+        max_attempts=update.max_attempts,
     )
 
 
@@ -423,6 +432,7 @@ def update_from_pb(message: pb.Update) -> Update:
         started_at=optional_time(message, "started_at_us"),
         complete=message.complete,
         reason=optional_value(message, "reason"),
+        max_attempts=optional_value(message, "max_attempts"),
     )
 
 
@@ -442,6 +452,12 @@ def modifier_to_pb(modifier: Modifier) -> pb.Modifier:
                 now_us=micros(now), expired_before_us=micros(expired_before)
             )
             return pb.Modifier(claim_unpublished=claim)
+        case Unblock(reason=reason):
+            return pb.Modifier(unblock=pb.Unblock(reason=reason))
+        case CancelBlocked(reason=reason):
+            return pb.Modifier(cancel_blocked=pb.CancelBlocked(reason=reason))
+        case _:
+            assert_never(modifier)
 
 
 _MODIFIER_READERS: dict[str, Callable[[Any], Modifier]] = {
@@ -452,6 +468,8 @@ _MODIFIER_READERS: dict[str, Callable[[Any], Modifier]] = {
     "claim_unpublished": lambda m: ClaimUnpublished(
         now=from_micros(m.now_us), expired_before=from_micros(m.expired_before_us)
     ),
+    "unblock": lambda m: Unblock(m.reason),
+    "cancel_blocked": lambda m: CancelBlocked(m.reason),
 }
 
 

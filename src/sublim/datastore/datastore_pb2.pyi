@@ -199,7 +199,7 @@ class TaskPage(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
 
 class Execution(_message.Message):
-    __slots__ = ("id", "task_id", "topic", "status", "attempt", "max_attempts", "last_seq", "payload_json", "result_json", "error", "worker", "created_at_us", "dispatched_at_us", "started_at_us", "finished_at_us", "duration_seconds", "heartbeat_at_us", "events")
+    __slots__ = ("id", "task_id", "topic", "status", "attempt", "max_attempts", "last_seq", "payload_json", "result_json", "error", "worker", "created_at_us", "dispatched_at_us", "started_at_us", "finished_at_us", "duration_seconds", "heartbeat_at_us", "events", "depends_on")
     ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +218,7 @@ class Execution(_message.Message):
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_AT_US_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    DEPENDS_ON_FIELD_NUMBER: _ClassVar[int]
     id: str
     task_id: str
     topic: str
@@ -236,7 +237,8 @@ class Execution(_message.Message):
     duration_seconds: float
     heartbeat_at_us: int
     events: _containers.RepeatedCompositeFieldContainer[Event]
-    def __init__(self, id: _Optional[str] = ..., task_id: _Optional[str] = ..., topic: _Optional[str] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., last_seq: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., result_json: _Optional[bytes] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., worker: _Optional[_Union[WorkerInfo, _Mapping]] = ..., created_at_us: _Optional[int] = ..., dispatched_at_us: _Optional[int] = ..., started_at_us: _Optional[int] = ..., finished_at_us: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., heartbeat_at_us: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+    depends_on: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., task_id: _Optional[str] = ..., topic: _Optional[str] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., last_seq: _Optional[int] = ..., payload_json: _Optional[bytes] = ..., result_json: _Optional[bytes] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., worker: _Optional[_Union[WorkerInfo, _Mapping]] = ..., created_at_us: _Optional[int] = ..., dispatched_at_us: _Optional[int] = ..., started_at_us: _Optional[int] = ..., finished_at_us: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., heartbeat_at_us: _Optional[int] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., depends_on: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Executions(_message.Message):
     __slots__ = ("items",)
@@ -257,7 +259,7 @@ class ExecutionIds(_message.Message):
     def __init__(self, ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExecutionQuery(_message.Message):
-    __slots__ = ("task_id", "topic", "statuses", "created_after_us", "created_before_us", "heartbeat_before_us", "limit", "cursor")
+    __slots__ = ("task_id", "topic", "statuses", "created_after_us", "created_before_us", "heartbeat_before_us", "limit", "cursor", "waiting_on", "oldest_first")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     STATUSES_FIELD_NUMBER: _ClassVar[int]
@@ -266,6 +268,8 @@ class ExecutionQuery(_message.Message):
     HEARTBEAT_BEFORE_US_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
+    WAITING_ON_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_FIRST_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     topic: str
     statuses: _containers.RepeatedScalarFieldContainer[TaskStatus]
@@ -274,7 +278,9 @@ class ExecutionQuery(_message.Message):
     heartbeat_before_us: int
     limit: int
     cursor: str
-    def __init__(self, task_id: _Optional[str] = ..., topic: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[TaskStatus, str]]] = ..., created_after_us: _Optional[int] = ..., created_before_us: _Optional[int] = ..., heartbeat_before_us: _Optional[int] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ...) -> None: ...
+    waiting_on: str
+    oldest_first: bool
+    def __init__(self, task_id: _Optional[str] = ..., topic: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[TaskStatus, str]]] = ..., created_after_us: _Optional[int] = ..., created_before_us: _Optional[int] = ..., heartbeat_before_us: _Optional[int] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ..., waiting_on: _Optional[str] = ..., oldest_first: _Optional[bool] = ...) -> None: ...
 
 class ExecutionPage(_message.Message):
     __slots__ = ("items", "next_cursor")
@@ -285,7 +291,7 @@ class ExecutionPage(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[Execution, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
 
 class Update(_message.Message):
-    __slots__ = ("execution_id", "task_id", "attempt", "seq", "status", "result_json", "error", "duration_seconds", "worker", "at_us", "started_at_us", "complete", "reason")
+    __slots__ = ("execution_id", "task_id", "attempt", "seq", "status", "result_json", "error", "duration_seconds", "worker", "at_us", "started_at_us", "complete", "reason", "max_attempts")
     EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -299,6 +305,7 @@ class Update(_message.Message):
     STARTED_AT_US_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     execution_id: str
     task_id: str
     attempt: int
@@ -312,7 +319,8 @@ class Update(_message.Message):
     started_at_us: int
     complete: bool
     reason: str
-    def __init__(self, execution_id: _Optional[str] = ..., task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., seq: _Optional[int] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., result_json: _Optional[bytes] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., worker: _Optional[_Union[WorkerInfo, _Mapping]] = ..., at_us: _Optional[int] = ..., started_at_us: _Optional[int] = ..., complete: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    max_attempts: int
+    def __init__(self, execution_id: _Optional[str] = ..., task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., seq: _Optional[int] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., result_json: _Optional[bytes] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., worker: _Optional[_Union[WorkerInfo, _Mapping]] = ..., at_us: _Optional[int] = ..., started_at_us: _Optional[int] = ..., complete: _Optional[bool] = ..., reason: _Optional[str] = ..., max_attempts: _Optional[int] = ...) -> None: ...
 
 class ApplyUpdates(_message.Message):
     __slots__ = ("updates",)
@@ -346,19 +354,35 @@ class ClaimUnpublished(_message.Message):
     expired_before_us: int
     def __init__(self, now_us: _Optional[int] = ..., expired_before_us: _Optional[int] = ...) -> None: ...
 
+class Unblock(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class CancelBlocked(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
 class Modifier(_message.Message):
-    __slots__ = ("apply_updates", "mark_dispatched", "cancel", "mark_lost_if_silent", "claim_unpublished")
+    __slots__ = ("apply_updates", "mark_dispatched", "cancel", "mark_lost_if_silent", "claim_unpublished", "unblock", "cancel_blocked")
     APPLY_UPDATES_FIELD_NUMBER: _ClassVar[int]
     MARK_DISPATCHED_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     MARK_LOST_IF_SILENT_FIELD_NUMBER: _ClassVar[int]
     CLAIM_UNPUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    UNBLOCK_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_BLOCKED_FIELD_NUMBER: _ClassVar[int]
     apply_updates: ApplyUpdates
     mark_dispatched: MarkDispatched
     cancel: Cancel
     mark_lost_if_silent: MarkLostIfSilent
     claim_unpublished: ClaimUnpublished
-    def __init__(self, apply_updates: _Optional[_Union[ApplyUpdates, _Mapping]] = ..., mark_dispatched: _Optional[_Union[MarkDispatched, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., mark_lost_if_silent: _Optional[_Union[MarkLostIfSilent, _Mapping]] = ..., claim_unpublished: _Optional[_Union[ClaimUnpublished, _Mapping]] = ...) -> None: ...
+    unblock: Unblock
+    cancel_blocked: CancelBlocked
+    def __init__(self, apply_updates: _Optional[_Union[ApplyUpdates, _Mapping]] = ..., mark_dispatched: _Optional[_Union[MarkDispatched, _Mapping]] = ..., cancel: _Optional[_Union[Cancel, _Mapping]] = ..., mark_lost_if_silent: _Optional[_Union[MarkLostIfSilent, _Mapping]] = ..., claim_unpublished: _Optional[_Union[ClaimUnpublished, _Mapping]] = ..., unblock: _Optional[_Union[Unblock, _Mapping]] = ..., cancel_blocked: _Optional[_Union[CancelBlocked, _Mapping]] = ...) -> None: ...
 
 class ModifyRequest(_message.Message):
     __slots__ = ("ids", "modifier")

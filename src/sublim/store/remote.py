@@ -28,19 +28,11 @@ from sublim.datastore import datastore_pb2_grpc as pb_grpc
 from sublim.datastore.wire_errors import StaleRead, error_of
 from sublim.errors import ConfigError, StoreError
 from sublim.model import Change, Execution, TaskRecord
-from sublim.modifiers import (
-    ApplyUpdates,
-    Cancel,
-    ClaimUnpublished,
-    MarkDispatched,
-    MarkLostIfSilent,
-    Modifier,
-)
+from sublim.modifiers import Modifier
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
 
 DEFAULT_PORT = 50051
 DEFAULT_TIMEOUT = 30.0
-MODIFIERS = (ApplyUpdates, MarkDispatched, Cancel, MarkLostIfSilent, ClaimUnpublished)
 #: How many times a client-side read-modify-write is tried against concurrent writers.
 OPTIMISTIC_ATTEMPTS = 1000
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -189,7 +181,7 @@ class RemoteStore:
         return codec.execution_page_from_pb(reply)
 
     async def modify_executions(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:
-        if isinstance(fn, MODIFIERS):
+        if isinstance(fn, Modifier):  # every named modifier, sent by name
             return await self._modify_remotely(ids, fn)
         return await self._modify_optimistically(ids, fn)
 
