@@ -50,7 +50,8 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Migra
     in the table `sublim_schema`. Returns the resulting version.
     """
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS sublim_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS sublim_schema"
+        " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
     )
     with write_transaction(conn):
         row = conn.execute(
@@ -73,7 +74,7 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Migra
     return len(migrations)
 
 
-class write_transaction:  # noqa: N801 - used like a function: `with write_transaction(conn):`
+class write_transaction:  # lower case: used like a function, `with write_transaction(conn):`
     """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error): one writer at a time across processes."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
