@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import threading
 import uuid
@@ -17,7 +18,9 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.engines import require_engine
+import pytest
+
+from tests.engines import IN_CI, require_engine
 
 T = TypeVar("T")
 
@@ -25,8 +28,18 @@ ADMIN_URL = os.environ.get("SUBLIM_TEST_POSTGRES", "postgresql://postgres@127.0.
 
 
 def require_postgres(admin_url: str = ADMIN_URL) -> None:
+    """The engine and the driver (`sublim[postgres]`): skip without them, fail under CI."""
     parts = urlsplit(admin_url)
     require_engine("PostgreSQL", parts.hostname or "127.0.0.1", parts.port or 5432)
+    require_driver()
+
+
+def require_driver() -> None:
+    if importlib.util.find_spec("asyncpg") is None:
+        reason = "asyncpg is not installed (pip install 'sublim[postgres]')"
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true)")
+        pytest.skip(reason)
 
 
 def database_url(admin_url: str, name: str) -> str:
@@ -34,11 +47,18 @@ def database_url(admin_url: str, name: str) -> str:
 
 
 async def _admin(admin_url: str, statement: str) -> None:
+    await fetch(admin_url, statement)
+
+
+async def fetch(url: str, statement: str) -> list[tuple[Any, ...]]:
+    """Run one statement on a connection of its own; its rows as tuples."""
     import asyncpg
 
-    conn = await asyncpg.connect(admin_url)
+    from sublim.pg_db import dsn_from_url
+
+    conn = await asyncpg.connect(dsn_from_url(url))
     try:
-        await conn.execute(statement)
+        return [tuple(row) for row in await conn.fetch(statement)]
     finally:
         await conn.close()
 

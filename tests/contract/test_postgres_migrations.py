@@ -4,59 +4,71 @@ is refused; the URL's search_path schema is created."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
-import asyncpg
 import pytest
 
-from sublim.broker.postgres import MIGRATIONS as BROKER_MIGRATIONS
-from sublim.broker.postgres import PostgresBroker
 from sublim.errors import ConfigError
-from sublim.pg_db import dsn_from_url
-from sublim.store.postgres import MIGRATIONS, PostgresStore
-from tests.pg_databases import fresh_schema
+from tests.pg_databases import fetch, fresh_schema
+
+
+@pytest.fixture
+async def url() -> AsyncIterator[str]:
+    async with fresh_schema() as made:  # skips (or fails under CI) without engine or driver
+        yield made
+
+
+def store_of(url: str) -> Any:
+    from sublim.store.postgres import PostgresStore
+
+    return PostgresStore.from_url(url)
+
+
+def broker_of(url: str) -> Any:
+    from sublim.broker.postgres import PostgresBroker
+
+    return PostgresBroker.from_url(url)
+
+
+def latest_versions() -> dict[str, int]:
+    from sublim.broker import postgres as broker
+    from sublim.store import postgres as store
+
+    return {"store": len(store.MIGRATIONS), "broker": len(broker.MIGRATIONS)}
 
 
 async def versions(url: str) -> dict[str, int]:
-    conn = await asyncpg.connect(dsn_from_url(url))
-    try:
-        rows = await conn.fetch("SELECT component, version FROM sublim_schema")
-    finally:
-        await conn.close()
-    return {row[0]: row[1] for row in rows}
+    rows = await fetch(url, "SELECT component, version FROM sublim_schema")
+    return {component: version for component, version in rows}
 
 
-async def test_stores_and_brokers_opening_one_database_at_once_all_migrate_it_once() -> None:
-    async with fresh_schema() as url:
-        opened = [PostgresStore.from_url(url) for _ in range(4)]
-        opened += [PostgresBroker.from_url(url) for _ in range(4)]
+async def test_stores_and_brokers_opening_one_database_at_once_all_migrate_it_once(
+    url: str,
+) -> None:
+    opened = [store_of(url) for _ in range(4)] + [broker_of(url) for _ in range(4)]
 
-        await asyncio.gather(*(backend.open() for backend in opened))
+    await asyncio.gather(*(backend.open() for backend in opened))
 
-        assert await versions(url) == {"store": len(MIGRATIONS), "broker": len(BROKER_MIGRATIONS)}
-        await asyncio.gather(*(backend.close() for backend in opened))
-
-
-async def test_a_schema_newer_than_this_sublim_is_refused() -> None:
-    async with fresh_schema() as url:
-        store = PostgresStore.from_url(url)
-        await store.open()
-        await store.close()
-        conn = await asyncpg.connect(dsn_from_url(url))
-        await conn.execute("UPDATE sublim_schema SET version = 99 WHERE component = 'store'")
-        await conn.close()
-
-        with pytest.raises(ConfigError, match="upgrade sublim"):
-            await PostgresStore.from_url(url).open()
+    assert await versions(url) == latest_versions()
+    await asyncio.gather(*(backend.close() for backend in opened))
 
 
-async def test_the_schema_the_url_names_is_created_when_missing() -> None:
-    async with fresh_schema() as url:
-        nested = url.replace("search_path=", "search_path=inner_")
-        store = PostgresStore.from_url(nested)
-        await store.open()
-        await store.close()
+async def test_a_schema_newer_than_this_sublim_is_refused(url: str) -> None:
+    store = store_of(url)
+    await store.open()
+    await store.close()
+    await fetch(url, "UPDATE sublim_schema SET version = 99 WHERE component = 'store'")
 
-        assert await versions(nested) == {"store": len(MIGRATIONS)}
-        conn = await asyncpg.connect(dsn_from_url(nested))
-        await conn.execute(f"DROP SCHEMA {nested.rsplit('=', 1)[1]} CASCADE")
-        await conn.close()
+    with pytest.raises(ConfigError, match="upgrade sublim"):
+        await store_of(url).open()
+
+
+async def test_the_schema_the_url_names_is_created_when_missing(url: str) -> None:
+    nested = url.replace("search_path=", "search_path=inner_")
+    store = store_of(nested)
+    await store.open()
+    await store.close()
+
+    assert await versions(nested) == {"store": latest_versions()["store"]}
+    await fetch(nested, f"DROP SCHEMA {nested.rsplit('=', 1)[1]} CASCADE")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.engines import IN_CI
+from tests.pg_databases import require_driver
 
 BIN = Path(os.environ.get("SUBLIM_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 ENGINE_USER = "postgres"
@@ -108,6 +109,7 @@ class OwnPostgres:
 
 @contextmanager
 def own_postgres(tmp_path: Path) -> Iterator[OwnPostgres]:
+    require_driver()
     _require_binaries()
     data = _data_folder(tmp_path)
     engine = OwnPostgres(data, free_port(), tmp_path / "postgres.log")
