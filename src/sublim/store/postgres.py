@@ -333,20 +333,7 @@ class PostgresStore:
 
     async def create_executions(self, executions: Sequence[Execution]) -> None:
         if executions:
-            await self._db.in_transaction(
-                _once(lambda conn: self._insert_executions(conn, executions), executions)
-            )
-
-    async def _insert_executions(
-        self, conn: asyncpg.Connection, executions: Sequence[Execution]
-    ) -> None:
-        try:
-            async with conn.transaction():  # a savepoint, so the caller can go on after it
-                await conn.execute(_CREATE_EXECUTIONS, *_creation_arguments(executions))
-        except asyncpg.ForeignKeyViolationError:
-            task_ids = sorted({execution.task_id for execution in executions})
-            missing = await conn.fetch(_MISSING_TASKS, task_ids)
-            raise TaskNotFound(missing[0][0] if missing else task_ids[0]) from None
+            await self._db.run(_recording_once(executions, _publish_nothing))
 
     async def get_execution(self, execution_id: str) -> Execution:
         row = await self._db.run(lambda conn: conn.fetchrow(_GET_EXECUTION, execution_id))
@@ -398,13 +385,12 @@ class PostgresStore:
     ) -> None:
         """`create_executions`, and publish `messages` (by topic), in one transaction."""
 
-        async def both(conn: asyncpg.Connection) -> None:
-            await self._insert_executions(conn, executions)
+        async def publish(conn: asyncpg.Connection) -> None:
             for topic, topic_messages in messages.items():
                 await insert_messages(conn, topic, topic_messages)
 
         if executions:
-            await self._db.in_transaction(_once(both, executions))
+            await self._db.run(_recording_once(executions, publish))
 
 
 async def _exist(conn: asyncpg.Connection, table: str, ids: Sequence[str]) -> bool:
@@ -415,17 +401,36 @@ async def _exist(conn: asyncpg.Connection, table: str, ids: Sequence[str]) -> bo
     return found == len(set(ids))
 
 
-def _once(
-    insert: Callable[[asyncpg.Connection], Awaitable[None]], executions: Sequence[Execution]
+Publish = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+async def _publish_nothing(conn: asyncpg.Connection) -> None:
+    return None
+
+
+def _recording_once(
+    executions: Sequence[Execution], publish: Publish
 ) -> Callable[[asyncpg.Connection], Awaitable[None]]:
-    """`insert`, skipped when retried after a broken connection if an earlier try committed
-    (the executions are there: ids are new ULIDs, so nobody else wrote them)."""
+    """Insert the executions and `publish` in one transaction; when retried after a broken
+    connection, do nothing if an earlier try committed (its executions are there: ids are
+    new ULIDs, so nobody else wrote them)."""
     tries = count(1)
     ids = [execution.id for execution in executions]
 
-    async def at_most_once(conn: asyncpg.Connection) -> None:
+    async def record(conn: asyncpg.Connection) -> None:
         if next(tries) > 1 and await _exist(conn, "executions", ids):
             return
-        await insert(conn)
+        try:
+            async with conn.transaction():
+                await conn.execute(_CREATE_EXECUTIONS, *_creation_arguments(executions))
+                await publish(conn)
+        except asyncpg.ForeignKeyViolationError:
+            raise TaskNotFound(await _first_missing_task(conn, executions)) from None
 
-    return at_most_once
+    return record
+
+
+async def _first_missing_task(conn: asyncpg.Connection, executions: Sequence[Execution]) -> str:
+    task_ids = sorted({execution.task_id for execution in executions})
+    missing = await conn.fetch(_MISSING_TASKS, task_ids)
+    return str(missing[0][0]) if missing else task_ids[0]
