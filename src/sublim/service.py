@@ -337,6 +337,16 @@ class Service:
             if deliveries:
                 await self._record_deliveries(subscription, deliveries)
 
+    async def record_pending_updates(self, *, batch: int = 500) -> int:
+        """Record every update waiting on the updates topic now; returns how many."""
+        subscription = default_subscription(self.settings.updates_topic)
+        lease = self.settings.lease_seconds
+        recorded = 0
+        while deliveries := await self.broker.pull(subscription, batch, lease=lease, wait=0):
+            await self._record_deliveries(subscription, deliveries)
+            recorded += len(deliveries)
+        return recorded
+
     async def _record_deliveries(self, subscription: str, deliveries: Sequence[Delivery]) -> None:
         updates = []
         for delivery in deliveries:
