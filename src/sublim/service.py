@@ -20,7 +20,7 @@ from sublim.backends import broker_from_url, store_from_url
 from sublim.batching import Batcher
 from sublim.broker.base import Broker, Delivery, Message
 from sublim.config import Settings
-from sublim.errors import ExecutionNotFound, IllegalTransition, InvalidInput
+from sublim.errors import BackendError, ExecutionNotFound, IllegalTransition, InvalidInput
 from sublim.feed import ChangeFeed
 from sublim.holds import Holds, judge_dependencies
 from sublim.messages import (
@@ -333,9 +333,14 @@ class Service:
         subscription = default_subscription(self.settings.updates_topic)
         lease = self.settings.lease_seconds
         while not stop.is_set():
-            deliveries = await self.broker.pull(subscription, batch, lease=lease, wait=0.5)
-            if deliveries:
-                await self._record_deliveries(subscription, deliveries)
+            try:
+                deliveries = await self.broker.pull(subscription, batch, lease=lease, wait=0.5)
+                if deliveries:
+                    await self._record_deliveries(subscription, deliveries)
+            except BackendError as exc:
+                # Unacked updates are redelivered once the engine is back: nothing is lost.
+                log.warning("recording updates paused: %s; retrying in 1 s", exc)
+                await _wait_or_timeout(stop, 1.0)
 
     async def record_pending_updates(self, *, batch: int = 500) -> int:
         """Record every update waiting on the updates topic now; returns how many."""
