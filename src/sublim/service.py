@@ -150,8 +150,8 @@ class Service:
         task = await self.store.create_task(task)
         if not execute:
             return task, None
-        execution = await self.enqueue(task.id, max_attempts=max_attempts)
-        return await self.store.get_task(task.id), execution
+        execution = await self._enqueuer(self._new_execution(task, max_attempts))
+        return task.model_copy(update={"latest_execution": execution.summary()}), execution
 
     async def get_task(self, task_id: str) -> TaskRecord:
         return await self.store.get_task(task_id)
