@@ -119,9 +119,9 @@ async def test_forged_malformed_and_duplicated_pushes_record_nothing_twice(
 async def test_the_api_pulls_no_updates(stack: GcpStack) -> None:
     """Every recorded update came by push: the API made no pull subscription for updates."""
     from google.api_core.exceptions import NotFound
-    from google.cloud import pubsub_v1
+    from google.pubsub_v1 import SubscriberClient
 
-    subscriber = pubsub_v1.SubscriberClient()
+    subscriber = SubscriberClient()
     path = f"projects/{stack.project}/subscriptions/TaskExecutionUpdates-sub"
     with pytest.raises(NotFound):
         subscriber.get_subscription(subscription=path)

@@ -10,7 +10,7 @@ after `max_deliveries`), so that Pub/Sub counts deliveries (`delivery_attempt` i
 under a dead-letter policy). Subscriptions of the topics in `ordered_topics` (by default the
 updates topic) have message ordering on, and a message's `order` is its ordering key.
 
-Pull (docs/decisions/013-pubsub-pull.md): synchronous pulls, with a short deadline when the
+Pull (docs/decisions/017-pubsub-pull.md): synchronous pulls, with a short deadline when the
 caller does not wait, else one long poll per remaining wait. Leases are kept in this process
 (`LeaseTable`), over Pub/Sub's ack deadline: the deadline follows the lease in whole seconds
 (at most 600 s, renewed before it passes for longer leases), and when a lease passes the
