@@ -72,16 +72,20 @@ def _wait_healthy(api: ApiProcess) -> None:
 
 
 def start_api(
-    folder: Path, env: dict[str, str], command: str = "api", options: Sequence[str] = ()
+    folder: Path,
+    env: dict[str, str],
+    command: str = "api",
+    options: Sequence[str] = (),
+    store_url: str | None = None,
 ) -> ApiProcess:
-    """Start `sublim <command> [options]` on a free port with a SQLite store and broker in
-    `folder`."""
+    """Start `sublim <command> [options]` on a free port with a SQLite broker in `folder` and
+    a SQLite store there too, unless `store_url` names another."""
     folder.mkdir(parents=True, exist_ok=True)
     port, db = free_port(), f"sqlite:///{folder / 'sublim.db'}"
     log = folder / f"{command}.log"
     args = [sys.executable, "-m", "sublim.cli", command, *options, "--port", str(port)]
     proc = subprocess.Popen(
-        [*args, "--store", db, "--broker", db],
+        [*args, "--store", store_url or db, "--broker", db],
         cwd=folder,
         env=_clean_env(env),
         stdout=log.open("wb"),
