@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sublim.broker.base import Broker, Delivery
-from sublim.errors import InvalidInput
+from sublim.errors import BrokerError, InvalidInput
 from sublim.executor.control import Control
 from sublim.executor.outcome import TIME_LIMIT_EXCEEDED
 from sublim.executor.pools import Outcome, Pool
@@ -197,17 +197,24 @@ class Attempt:
         await self.ctx.reporter.ack(self.consumer.subscription, self.delivery.receipt)
 
     async def _heartbeat(self) -> None:
-        subscription, receipt = self.consumer.subscription, self.delivery.receipt
         while True:
             await asyncio.sleep(self.ctx.heartbeat_seconds)
-            lost = await self.ctx.broker.extend(
-                subscription, [receipt], lease=self.ctx.lease_seconds
-            )
-            if lost:
-                log.warning(
-                    "lease of %s lost: another consumer may run it", self.delivery.message_id
-                )
+            await self._extend_lease()
             self.ctx.reporter.send(self._update(S.RUNNING))
+
+    async def _extend_lease(self) -> None:
+        """Extend the delivery's lease. A broker that cannot be reached is tried again at the
+        next beat: the lease outlives a few missed beats, whereas ending the heartbeat would
+        let it pass under this live attempt and the request run twice at once."""
+        try:
+            lost = await self.ctx.broker.extend(
+                self.consumer.subscription, [self.delivery.receipt], lease=self.ctx.lease_seconds
+            )
+        except BrokerError as exc:
+            log.warning("lease of %s not extended (%s)", self.delivery.message_id, exc)
+            return
+        if lost:
+            log.warning("lease of %s lost: another consumer may run it", self.delivery.message_id)
 
     def _update(self, status: TaskStatus, **fields: Any) -> Update:
         assert self.request is not None
