@@ -3,7 +3,7 @@
 The layout (see docs/engines/firestore.md):
 
 - `tasks/{task_id}`: the task's fields, its id included (lists order by the `id` field:
-  Firestore does not scan document keys in descending order); its labels twice: `labels`,
+  the emulator refuses descending scans of document keys); its labels twice: `labels`,
   the exact map as JSON text, and `label_pairs`, one `["key","value"]` JSON string per
   label, for `array-contains` filters; its latest execution's summary (`latest`, a map),
   with that execution's status copied to `latest_status` for the status filter (Firestore

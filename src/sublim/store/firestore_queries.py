@@ -2,7 +2,7 @@
 index each one needs.
 
 Every list is ordered by id, newest first (`order_by("id", DESCENDING)`, on a copy of the
-document id: Firestore refuses descending scans of document keys) or, when an execution query
+document id: the emulator refuses descending scans of document keys) or, when an execution query
 asks, oldest first; pages follow `start_after` cursors.
 
 The plan sends Firestore the filters an index can serve (equalities, one `in`, one
