@@ -19,3 +19,15 @@ def test_the_readme_gives_the_two_commands_that_dev_py_runs() -> None:
     assert "python3 dev.py up" in readme
     assert "python3 dev.py test" in readme
     assert "python3 dev.py test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_public_name_of_the_package_resolves() -> None:
+    import sublim
+
+    assert all(getattr(sublim, name) is not None for name in sublim.__all__)
+
+
+def test_the_public_names_include_the_executor_interface_of_the_design() -> None:
+    import sublim
+
+    assert {"Task", "TaskResult", "TaskStatus", "ExecutionNodeBuilder"} <= set(sublim.__all__)
