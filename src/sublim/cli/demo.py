@@ -26,8 +26,10 @@ EXAMPLES: list[tuple[str, dict[str, object]]] = [
 
 async def run_demo(service: Service, count: int) -> list[Execution]:
     """Enqueue `count` example executions, show progress until all finish, print them."""
-    enqueued = [await _enqueue(service, topic, payload)
-                for topic, payload in itertools.islice(itertools.cycle(EXAMPLES), count)]
+    enqueued = [
+        await _enqueue(service, topic, payload)
+        for topic, payload in itertools.islice(itertools.cycle(EXAMPLES), count)
+    ]
     finished = await _watch(service, [e.id for e in enqueued])
     console.print(_table(finished))
     return finished
@@ -59,5 +61,7 @@ def _table(executions: list[Execution]) -> Table:
     for e in executions:
         outcome = json.dumps(e.result) if e.error is None else f"{e.error.type}: {e.error.message}"
         duration = f"{e.duration_seconds * 1000:.1f} ms" if e.duration_seconds is not None else "-"
-        table.add_row(e.id, e.topic, e.status.value, f"{e.attempt}/{e.max_attempts}", duration, outcome)
+        table.add_row(
+            e.id, e.topic, e.status.value, f"{e.attempt}/{e.max_attempts}", duration, outcome
+        )
     return table
