@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -81,6 +81,8 @@ class Service:
         self.broker = broker
         self.settings = settings or Settings()
         self._subscribed: set[str] = set()
+        #: Executions this process has recorded and is publishing: not the sweeper's to publish.
+        self._publishing: set[str] = set()
         self.feed = ChangeFeed()
         self._enqueuer: Batcher[Execution, Execution] = Batcher(
             self._dispatch_batch, name="enqueue"
@@ -241,9 +243,22 @@ class Service:
     async def _dispatch_free(self, executions: Sequence[Execution]) -> list[Execution]:
         if self._outbox is not None:
             return await self._record_and_publish_at_once(self._outbox, executions)
-        await self.store.create_executions(executions)
-        self.feed.publish_created(executions)
-        return await self._publish(executions, reason="published")
+        with self._being_published(executions):
+            await self.store.create_executions(executions)
+            self.feed.publish_created(executions)
+            return await self._publish(executions, reason="published")
+
+    @contextlib.contextmanager
+    def _being_published(self, executions: Sequence[Execution]) -> Iterator[None]:
+        """From the record of executions until their publish is recorded (or failed), this
+        process's sweeper leaves them alone: a publish slower than `outbox_grace_seconds` is
+        not a lost one, and publishing it again would deliver attempt 1 twice."""
+        ids = {e.id for e in executions}
+        self._publishing |= ids
+        try:
+            yield
+        finally:
+            self._publishing -= ids
 
     async def _dispatch_held(self, executions: Sequence[Execution]) -> list[Execution]:
         """Record executions of limited topics; publish as many as their topics have room."""
@@ -377,7 +392,12 @@ class Service:
             statuses=frozenset({S.READY_FOR_DISPATCH}), created_before=cutoff, limit=500
         )
         listed = (await self.store.list_executions(query)).items
-        stuck = [e for e in listed if not self.holds.limited(e.topic)]  # those wait for a slot
+        stuck = [
+            e
+            for e in listed
+            if not self.holds.limited(e.topic)  # those wait for a slot
+            and e.id not in self._publishing
+        ]
         claimed = await self._claim_unpublished(stuck) if stuck else []
         if claimed:
             log.warning("publishing %d executions recorded but never published", len(claimed))
