@@ -27,6 +27,8 @@ from tests.gcp_emulators import fresh_firestore_project, require_pubsub_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 PUSH_TOKEN = "e2e-push-token"
+#: Pushes answered with an error this often are dead-lettered.
+PUSH_MAX_DELIVERIES = 5
 TASK_TOPICS = ("Noop", "Nap")
 TIMING = {
     "SUBLIM_LEASE_SECONDS": "2",
@@ -74,7 +76,7 @@ def provision(env: dict[str, str], api_url: str) -> None:
     topics = [option for topic in TASK_TOPICS for option in ("--topic", topic)]
     command = [sys.executable, "-m", "sublim.cli", "gcp", "provision", *topics]
     result = subprocess.run(
-        [*command, "--push-endpoint", endpoint],
+        [*command, "--push-endpoint", endpoint, "--max-deliveries", str(PUSH_MAX_DELIVERIES)],
         env=env,
         capture_output=True,
         text=True,
@@ -115,6 +117,17 @@ def gcp_stack(folder: Path) -> Iterator[GcpStack]:
         if api is not None:
             api.stop()
         datastore.stop()
+        delete_subscriptions(project)
+
+
+def delete_subscriptions(project: str) -> None:
+    """The emulator keeps pushing to a stopped API forever: delete the project's
+    subscriptions (it has no reset)."""
+    from google.pubsub_v1 import SubscriberClient
+
+    subscriber = SubscriberClient()
+    for subscription in subscriber.list_subscriptions(project=f"projects/{project}"):
+        subscriber.delete_subscription(subscription=subscription.name)
 
 
 def executor_env(project: str, folder: Path) -> dict[str, str]:

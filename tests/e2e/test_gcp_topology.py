@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import signal
 from collections import Counter
@@ -127,3 +128,27 @@ async def test_the_api_pulls_no_updates(stack: GcpStack) -> None:
         subscriber.get_subscription(subscription=path)
     async with httpx.AsyncClient(base_url=stack.api.url) as client:
         assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_a_malformed_update_pushed_by_pubsub_ends_in_the_dead_letters(
+    stack: GcpStack,
+) -> None:
+    """The route answers 400; Pub/Sub retries, then parks the message (decision 018)."""
+    from google.api_core.exceptions import DeadlineExceeded
+    from google.pubsub_v1 import PublisherClient, PubsubMessage, ReceivedMessage, SubscriberClient
+
+    topic = f"projects/{stack.project}/topics/TaskExecutionUpdates"
+    PublisherClient().publish(topic=topic, messages=[PubsubMessage(data=b"not an update")])
+    parked = f"projects/{stack.project}/subscriptions/TaskExecutionUpdates-push-dlq"
+    subscriber = SubscriberClient()
+    letters: list[ReceivedMessage] = []
+    for _ in range(60):
+        with contextlib.suppress(DeadlineExceeded):
+            letters = list(
+                subscriber.pull(subscription=parked, max_messages=10, timeout=3.0).received_messages
+            )
+        if letters:
+            break
+    [letter] = letters
+    assert letter.message.data == b"not an update"
+    assert letter.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"

@@ -4,9 +4,8 @@ Creates in one project, against Pub/Sub or its emulator (`PUBSUB_EMULATOR_HOST`)
 - the updates topic;
 - per task type, the topic `<Topic>` and its pull subscription `<Topic>-sub` (exactly-once
   delivery, dead letters to `<Topic>-sub-dlq` after `max_deliveries`);
-- with a push endpoint, the push subscription `<updates topic>-push` to it (ordered by
-  execution, OIDC token when a service account is given, dead letters to
-  `<updates topic>-push-dlq`);
+- with a push endpoint, the push subscription `<updates topic>-push` to it (OIDC token when
+  a service account is given, dead letters to `<updates topic>-push-dlq`, no ordering);
 and nothing else. What exists is left as it is (and reported as found).
 """
 

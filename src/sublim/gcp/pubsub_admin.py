@@ -7,7 +7,8 @@ Shared by the `pubsub://` broker (which creates what its consumers need on the f
 - a pull subscription per consumer, with exactly-once delivery and a dead-letter policy whose
   topic is `<subscription>-dlq`; a subscription of the same name on that topic keeps the dead
   letters (Pub/Sub drops what a topic without subscriptions receives);
-- message ordering on the subscriptions of topics whose messages carry ordering keys;
+- message ordering on the pull subscriptions of topics whose messages carry ordering keys
+  (not on the push subscription: see `PushSpec`);
 - optionally, a push subscription of the updates topic to the API's /task_execution_update.
 """
 
@@ -98,7 +99,10 @@ class PushSpec:
             topic=topic_path(self.project, self.topic),
             ack_deadline_seconds=PUSH_ACK_DEADLINE,
             push_config=self._push_config(),
-            enable_message_ordering=True,
+            # No ordering: an update whose push keeps failing would hold up every later
+            # update of its execution until dead-lettered (and the emulator then never
+            # dead-letters it); the store orders updates by (attempt, seq) anyway.
+            enable_message_ordering=False,
             retry_policy=RetryPolicy(
                 minimum_backoff=duration_pb2.Duration(seconds=1),
                 maximum_backoff=duration_pb2.Duration(seconds=60),
