@@ -16,6 +16,9 @@ from tests.chaos.processes import ApiServer, Executors
 from tests.chaos.record import Kill, read_runs
 from tests.own_engines import OwnEngine
 
+#: When (seconds from the start of the plan) and what: executor, api or engine.
+Step = tuple[float, str]
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -26,7 +29,7 @@ class Plan:
     api_restarts_at: tuple[float, ...] = (4.0, 13.0)
     engine_restarts_at: tuple[float, ...] = (8.5,)
 
-    def schedule(self, rng: random.Random, *, with_engine: bool) -> list[tuple[float, str]]:
+    def schedule(self, rng: random.Random, *, with_engine: bool) -> list[Step]:
         at, actions = rng.uniform(*self.kill_every), []
         while at < self.seconds:
             actions.append((at, "executor"))
@@ -56,11 +59,18 @@ class Driver:
 
     async def run(self, plan: Plan, stop: asyncio.Event) -> None:
         """Once the executors have started working, carry out the plan until it ends or
-        `stop` is set (never midway through a step)."""
+        `stop` is set (never midway through a step). Each kind of action keeps its own
+        time, so a slow API restart does not hold back the executor kills."""
         if not await self._work_started(stop):
             return
         began = time.monotonic()
-        for at, action in plan.schedule(self.rng, with_engine=self.engine is not None):
+        schedule = plan.schedule(self.rng, with_engine=self.engine is not None)
+        kinds = sorted({action for _, action in schedule})
+        lanes = [[step for step in schedule if step[1] == kind] for kind in kinds]
+        await asyncio.gather(*(self._lane(steps, began, stop) for steps in lanes))
+
+    async def _lane(self, steps: list[Step], began: float, stop: asyncio.Event) -> None:
+        for at, action in steps:
             delay = began + at - time.monotonic()
             if delay > 0 and await _stopped_within(stop, delay):
                 return
