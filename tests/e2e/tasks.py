@@ -37,9 +37,17 @@ class Nap(Task):
         return {"n": self.n}
 
 
+class Crash(Task):
+    """Takes its whole executor process down with it: a poison task."""
+
+    async def execute(self) -> None:
+        os._exit(3)
+
+
 node = (
     ExecutionNodeBuilder(workers=int(os.environ.get("SUBLIM_TEST_WORKERS", "8")))
     .with_consumer(Noop)
     .with_consumer(Nap)
+    .with_consumer(Crash)
     .build()
 )
