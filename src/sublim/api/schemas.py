@@ -38,7 +38,11 @@ Topic = Annotated[
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^:]+$")]
 LabelValue = Annotated[str, Field(max_length=500)]
-Labels = dict[LabelKey, LabelValue]
+#: Keys are checked by pattern (patternProperties): declare that no other key is allowed,
+#: so that the document says what the server enforces (a key with ':' is refused).
+Labels = Annotated[
+    dict[LabelKey, LabelValue], Field(json_schema_extra={"additionalProperties": False})
+]
 Payload = dict[str, Any]
 MaxAttempts = Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT)]
 
