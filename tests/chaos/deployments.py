@@ -1,6 +1,8 @@
-"""The deployments the chaos suite runs on: the embedded default (SQLite store and broker),
-and Redis as the broker, on a server of the run's own that the driver may kill (append-only
-file fsynced on every write), with a SQLite store."""
+"""The deployments the chaos suite runs on: the embedded default (SQLite store and broker);
+Redis as the broker, on a server of the run's own that the driver may kill (append-only file
+fsynced on every write), with a SQLite store; and, on the shared engines (which the driver does
+not restart: each engine's restart has its own test in tests/e2e), PostgreSQL as store and
+broker, NATS JetStream and RabbitMQ as brokers."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from tests.chaos.scenario import Deployment
+from tests.e2e.deployments import DEPLOYMENTS as E2E_DEPLOYMENTS
 from tests.own_engines import own_engine, redis_command
 
 
@@ -25,7 +28,21 @@ def redis(folder: Path) -> Iterator[Deployment]:
         yield Deployment("redis", f"sqlite:///{folder / 'store.db'}", broker_url, engine)
 
 
+def on_shared_engine(name: str) -> Callable[[Path], AbstractContextManager[Deployment]]:
+    """The end-to-end tests' deployment of that name (fresh state on the shared engine)."""
+
+    @contextmanager
+    def deployment(folder: Path) -> Iterator[Deployment]:
+        with E2E_DEPLOYMENTS[name](folder) as made:
+            yield Deployment(name, made.store_url, made.broker_url)
+
+    return deployment
+
+
 DEPLOYMENTS: dict[str, Callable[[Path], AbstractContextManager[Deployment]]] = {
     "sqlite": sqlite,
     "redis": redis,
+    "postgresql": on_shared_engine("postgresql"),
+    "nats": on_shared_engine("nats"),
+    "amqp": on_shared_engine("amqp"),
 }
