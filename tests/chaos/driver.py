@@ -103,9 +103,13 @@ class Driver:
         alive = self.executors.alive()
         busy = {run.pid for run in read_runs(self.record) if run.end is None}
         victim = self.rng.choice([p for p in alive if p.pid in busy] or alive)
+        # The moment of the signal, taken before it is sent: a broker that sees the dead
+        # connection may redeliver within a millisecond, before `wait()` even returns, and
+        # nothing of the victim runs after this moment.
+        killed_at = time.time()
         victim.kill()
         victim.wait()
-        self.kills.append(Kill(victim.pid, time.time()))
+        self.kills.append(Kill(victim.pid, killed_at))
         self.executors.start_chaos_node()
 
     def restart_api(self) -> None:

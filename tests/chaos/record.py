@@ -58,9 +58,10 @@ def runs_by_n(runs: Iterable[Run]) -> dict[int, list[Run]]:
 
 
 def ended_at(run: Run, kills: Sequence[Kill]) -> float:
-    """When a run stopped: its end, else the first kill of its process after it started,
+    """When a run stopped: its end, else the kill of its process (not before it started),
     else never (it may still be running)."""
     if run.end is not None:
         return run.end
-    deaths = [kill.at for kill in kills if kill.pid == run.pid and kill.at >= run.start]
+    # A kill's time is taken just before the signal, so a run may start a hair after it.
+    deaths = [max(kill.at, run.start) for kill in kills if kill.pid == run.pid]
     return min(deaths, default=math.inf)
