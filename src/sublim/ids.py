@@ -34,11 +34,3 @@ def new_ulid() -> str:
             candidate = _last + 1
         _last = candidate
     return _encode(candidate)
-
-
-def ulid_time(ulid: str) -> float:
-    """The creation time (seconds since the epoch) encoded in a ULID."""
-    value = 0
-    for char in ulid[:10]:
-        value = (value << 5) | _ALPHABET.index(char)
-    return value / 1000.0

@@ -49,8 +49,6 @@ TERMINAL: frozenset[TaskStatus] = frozenset({S.PASSED, S.FAILED, S.ERROR, S.CANC
 ACTIVE: frozenset[TaskStatus] = frozenset({S.READY_FOR_DISPATCH, S.DISPATCHED, S.RUNNING})
 #: Statuses of an execution that waits before it can be queued.
 WAITING: frozenset[TaskStatus] = frozenset({S.INITIALIZED, S.BLOCKED})
-#: Statuses an executor may report in an update.
-REPORTABLE: frozenset[TaskStatus] = frozenset({S.RUNNING, S.DISPATCHED, S.INCOMPLETE}) | TERMINAL
 
 _OUTCOMES = frozenset({S.PASSED, S.FAILED, S.ERROR, S.KILLED, S.INCOMPLETE, S.CANCELLED})
 
