@@ -73,12 +73,13 @@ async def test_a_lease_outlives_closing_and_reopening(tmp_path: Path) -> None:
 
 def consume_until_idle(path: Path, start_together: Barrier, results: Any) -> None:
     """A consumer process: pull and ack until the subscription stays empty."""
-    start_together.wait(timeout=60)
-    results.put(asyncio.run(_consume_until_idle(path)))
+    results.put(asyncio.run(_consume_until_idle(path, start_together)))
 
 
-async def _consume_until_idle(path: Path) -> list[int]:
+async def _consume_until_idle(path: Path, start_together: Barrier) -> list[int]:
     broker = await opened(path)
+    # Every consumer has its broker open before any pulls, so that they really compete.
+    await asyncio.to_thread(start_together.wait, 60)
     received: list[int] = []
     while deliveries := await broker.pull(SUBSCRIPTION, 10, lease=LONG_LEASE, wait=0.5):
         received.extend(int(delivery.data) for delivery in deliveries)
