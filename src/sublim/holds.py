@@ -79,8 +79,11 @@ class Holds:
 
     async def release(self, finished: Sequence[Execution]) -> None:
         """After executions finished: judge those waiting on them, and fill freed slots."""
-        for execution in finished:
-            await self.judge_blocked(await self._waiting_on(execution.id))
+        # This runs for every batch of recorded updates: one query tells whether anything is
+        # blocked at all, instead of one query per finished execution.
+        if finished and await self._anything_blocked():
+            for execution in finished:
+                await self.judge_blocked(await self._waiting_on(execution.id))
         for topic in sorted({e.topic for e in finished if self.limited(e.topic)}):
             await self.fill_slots(topic)
 
@@ -126,6 +129,10 @@ class Holds:
     async def _in_flight(self, topic: str, limit: int) -> int:
         query = ExecutionQuery(topic=topic, statuses=IN_FLIGHT, limit=limit)
         return len((await self.store.list_executions(query)).items)
+
+    async def _anything_blocked(self) -> bool:
+        query = ExecutionQuery(statuses=frozenset({S.BLOCKED}), limit=1)
+        return bool((await self.store.list_executions(query)).items)
 
     async def _waiting_on(self, execution_id: str) -> list[Execution]:
         query = ExecutionQuery(
