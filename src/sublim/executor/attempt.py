@@ -80,6 +80,13 @@ class Attempt:
             await self._finish(task)
         elif by := self.ctx.control.cancelled_by(request.execution_id):
             await self._finish(Verdict(S.CANCELLED, reason=f"cancelled by {by} before it started"))
+        elif self.ctx.control.is_running(request.execution_id):
+            # A second copy of a request this node is running (an outbox published it twice):
+            # the running attempt reports for the execution; this copy is dropped.
+            log.warning(
+                "dropping a duplicate delivery of running execution %s", request.execution_id
+            )
+            await self._ack()
         else:
             await self._execute(pool, task)
 
@@ -169,7 +176,9 @@ class Attempt:
     def _policy(self) -> RetryPolicy:
         task_type = self.consumer.task_type
         return RetryPolicy(
-            self.max_attempts, task_type.retry_backoff, task_type.retry_backoff_max,
+            self.max_attempts,
+            task_type.retry_backoff,
+            task_type.retry_backoff_max,
             task_type.retry_on_timeout,
         )
 

@@ -45,6 +45,9 @@ class Control:
         """Who cancelled this execution, if a cancellation reached this node."""
         return self._cancelled.get(execution_id)
 
+    def is_running(self, execution_id: str) -> bool:
+        return execution_id in self._running
+
     def running(self, execution_id: str, attempt: Cancellable) -> None:
         self._running[execution_id] = attempt
 
