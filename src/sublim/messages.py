@@ -34,13 +34,19 @@ def decode_control(data: bytes) -> ControlMessage:
     return _decode(ControlMessage, data)
 
 
+def request_key(execution_id: str, attempt: int) -> str:
+    """The dedupe key of a request: a broker that dedupes holds one message per key."""
+    return f"{execution_id}:{attempt}"
+
+
 def request_message(request: ExecutionRequest) -> Message:
-    return Message(data=request.model_dump_json().encode(), key=request.execution_id)
+    key = request_key(request.execution_id, request.attempt)
+    return Message(data=request.model_dump_json().encode(), key=key)
 
 
 def update_message(update: Update) -> Message:
-    key = f"{update.execution_id}:{update.attempt}:{update.seq}"
-    return Message(data=update.model_dump_json().encode(), key=key, order=update.execution_id)
+    """An update needs no dedupe key: the store ignores a copy of an update it applied."""
+    return Message(data=update.model_dump_json().encode(), order=update.execution_id)
 
 
 def _decode(kind: type[M], data: bytes) -> M:

@@ -18,9 +18,10 @@ class CleaningAmqpBroker(AmqpBroker):
         await super().ensure_subscription(topic, subscription)
         self._remember(topic, subscription)
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
-        await super().publish(topic, messages)
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
+        dropped = await super().publish(topic, messages)
         self._remember(topic)
+        return dropped
 
     def _remember(self, topic: str, subscription: str | None = None) -> None:
         vars(self).setdefault("topics", set()).add(topic)

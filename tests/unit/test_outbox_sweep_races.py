@@ -22,9 +22,9 @@ OUTBOX_GRACE = 0.05
 class SlowBroker(MemoryBroker):
     """Publishes take longer than the outbox grace."""
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         await asyncio.sleep(OUTBOX_GRACE * 6)
-        await super().publish(topic, messages)
+        return await super().publish(topic, messages)
 
 
 async def test_the_sweeper_leaves_alone_an_execution_its_enqueue_is_still_publishing() -> None:

@@ -26,11 +26,11 @@ class FlakyBroker(MemoryBroker):
 
     failures = 0
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         if self.failures:
             self.failures -= 1
             raise BrokerError("broker unreachable")
-        await super().publish(topic, messages)
+        return await super().publish(topic, messages)
 
 
 @pytest.fixture

@@ -308,6 +308,8 @@ class _Subscriber:
 class AmqpBroker:
     """Topics and subscriptions on RabbitMQ, over one robust connection."""
 
+    dedupes_publish = False
+
     def __init__(self, options: AmqpOptions) -> None:
         self._options = options
         self._connection: AbstractRobustConnection | None = None
@@ -462,11 +464,12 @@ class AmqpBroker:
 
     # Publishing
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_amqp_name("topic", topic)
         if messages:
             outgoing = [_outgoing(message) for message in messages]
             await self._through_outages("publish", lambda: self._publish(topic, outgoing))
+        return set()
 
     async def _publish(self, topic: str, messages: Sequence[aio_pika.Message]) -> None:
         """Send the whole batch, then wait for all its confirms."""

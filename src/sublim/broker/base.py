@@ -16,6 +16,11 @@ Semantics, shared by every backend (and checked by one contract suite):
 - A message whose lease passes without an ack is delivered again, with `deliveries` one
   higher (at-least-once). Order is first-in first-out per subscription, as far as the engine
   keeps it.
+- A broker that `dedupes_publish` drops a keyed message whose key was published on the same
+  topic within its dedupe window (`DEFAULT_DEDUPE_WINDOW_SECONDS` unless its URL says
+  otherwise), whether or not that first message was delivered or acked since; `publish`
+  returns the keys it dropped. A broker that cannot dedupe publishes every copy, and execution
+  nodes on it claim each attempt before they run it (docs/decisions/019-one-attempt-at-a-time.md).
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from sublim.errors import InvalidInput
+
+#: How long a dedupe broker remembers a published key, unless its URL sets `dedupe_window`:
+#: far longer than the outbox grace, after which a sweeper publishes a request again.
+DEFAULT_DEDUPE_WINDOW_SECONDS = 900.0
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,199}$")
 
@@ -69,6 +78,9 @@ class Delivery:
 class Broker(Protocol):
     """A message broker with leases. Every method may raise `BrokerError`."""
 
+    #: True when `publish` drops a keyed message already published within the dedupe window.
+    dedupes_publish: bool
+
     async def open(self) -> None:
         """Connect; idempotent."""
 
@@ -81,8 +93,9 @@ class Broker(Protocol):
         """Delete a subscription and the messages it holds; nothing if it does not exist.
         (Executors drop their per-node control subscription when they stop.)"""
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
-        """Publish messages durably (they survive a crash once this returns)."""
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
+        """Publish messages durably (they survive a crash once this returns); returns the keys
+        of the messages dropped as already published (always empty unless `dedupes_publish`)."""
 
     async def pull(
         self, subscription: str, max_messages: int, *, lease: float, wait: float

@@ -76,6 +76,8 @@ class _Subscription:
 class MemoryBroker:
     """Topics and subscriptions in this process's memory; nothing survives the process."""
 
+    dedupes_publish = False
+
     def __init__(self) -> None:
         self._subscriptions: dict[str, _Subscription] = {}
         self._ids = itertools.count(1)
@@ -102,13 +104,14 @@ class MemoryBroker:
         check_name("subscription", subscription)
         self._subscriptions.pop(subscription, None)
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
         now = time.monotonic()
         targets = [name for name, sub in self._subscriptions.items() if sub.topic == topic]
         for name in targets:
             self._append(self._subscriptions[name], messages, now)
         self._signals.notify(targets)
+        return set()
 
     def _append(self, subscription: _Subscription, messages: Sequence[Message], now: float) -> None:
         for message in messages:

@@ -147,6 +147,8 @@ def _checked_receipts(receipts: Sequence[str]) -> Sequence[str]:
 class NatsBroker:
     """Topics and subscriptions in NATS JetStream; see the module's documentation."""
 
+    dedupes_publish = False
+
     def __init__(self, options: NatsOptions) -> None:
         self._options = options
         self._prefix = options.prefix
@@ -325,10 +327,10 @@ class NatsBroker:
 
     # -- publish ---------------------------------------------------------------------------
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
         if not messages:
-            return
+            return set()
         jetstream, subject = self._open_jetstream(), self._subject(topic)
         acks = [
             await self._call(jetstream.publish_async(subject, bytes(m.data), headers=_headers(m)))
@@ -338,6 +340,7 @@ class NatsBroker:
             await self._call(asyncio.wait_for(asyncio.gather(*acks), REPLY_TIMEOUT))
         except BrokerError as exc:
             await self._unless_topic_has_no_subscriptions(topic, exc)
+        return set()
 
     async def _unless_topic_has_no_subscriptions(self, topic: str, error: BrokerError) -> None:
         """A topic without subscriptions has no stream, so nothing answered: the messages

@@ -240,6 +240,8 @@ class _Listener:
 class PostgresBroker:
     """A durable broker in a PostgreSQL database, which it may share with the store."""
 
+    dedupes_publish = False
+
     def __init__(
         self, dsn: str, *, pool_size: int = POOL_SIZE, poll_interval: float = POLL_INTERVAL
     ) -> None:
@@ -275,10 +277,11 @@ class PostgresBroker:
         check_name("subscription", subscription)
         await self._db.run(lambda conn: conn.execute(_DROP_SUBSCRIPTION, subscription))
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
         if messages:
             await self._db.run(lambda conn: insert_messages(conn, topic, messages))
+        return set()
 
     async def pull(
         self, subscription: str, max_messages: int, *, lease: float, wait: float

@@ -210,6 +210,8 @@ def to_delivery(received: ReceivedMessage, receipt: str) -> Delivery:
 class PubSubBroker:
     """Topics and subscriptions in Google Cloud Pub/Sub; see the module's documentation."""
 
+    dedupes_publish = False
+
     def __init__(self, options: PubSubOptions) -> None:
         self.options = options
         self._publisher: PublisherAsyncClient | None = None
@@ -325,7 +327,7 @@ class PubSubBroker:
 
     # -- publish ---------------------------------------------------------------------------
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         """Publish in Publish-sized batches, all at once, or one after another when messages
         carry ordering keys (so that a key's order holds across batches)."""
         check_name("topic", topic)
@@ -336,6 +338,7 @@ class PubSubBroker:
                 await self._publish_batch(path, batch)
         else:
             await asyncio.gather(*(self._publish_batch(path, batch) for batch in batches))
+        return set()
 
     async def _publish_batch(self, path: str, batch: list[PubsubMessage]) -> None:
         publisher = self._clients()[0]

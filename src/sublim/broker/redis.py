@@ -164,6 +164,8 @@ def _milliseconds(seconds: float) -> int:
 class RedisBroker:
     """Topics and subscriptions in Redis Streams; see the module's documentation."""
 
+    dedupes_publish = False
+
     def __init__(self, options: RedisOptions) -> None:
         self._options = options
         self._prefix = options.prefix
@@ -231,7 +233,7 @@ class RedisBroker:
         script = self._open_scripts().drop
         await self._run(script, [self._subscriptions_key()], [self._prefix, subscription])
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
         for chunk in _chunks(messages, SCRIPT_BATCH):
             fields = [
@@ -242,6 +244,7 @@ class RedisBroker:
             script = self._open_scripts().publish
             reply = await self._run(script, [self._topic_key(topic)], [self._prefix, *fields])
             self._warn_of_backlog(topic, int(reply[1]))
+        return set()
 
     def _warn_of_backlog(self, topic: str, longest: int) -> None:
         now = time.monotonic()

@@ -190,6 +190,8 @@ def _held_keys(subscription: str, receipts: Sequence[str]) -> list[HeldKey]:
 class SqliteBroker:
     """A durable broker in a SQLite file, which it may share with the SQLite store."""
 
+    dedupes_publish = False
+
     def __init__(self, path: str, *, poll_interval: float | None = None) -> None:
         self._path = path
         self._poll_interval = poll_interval
@@ -235,11 +237,12 @@ class SqliteBroker:
         check_name("subscription", subscription)
         await self._run(_drop_subscription, subscription)
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> None:
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
         if messages:
             rows = [(bytes(m.data), json.dumps(dict(m.attributes))) for m in messages]
             await self._write_and_wake(_insert, topic, rows)
+        return set()
 
     async def pull(
         self, subscription: str, max_messages: int, *, lease: float, wait: float

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from sublim.batching import Batcher, BatchFn
 from sublim.broker.base import Broker
@@ -59,7 +60,7 @@ class Reporter:
         return ack_batch
 
 
-async def _with_retries(call: Callable[[], Awaitable[None]], what: str) -> None:
+async def _with_retries(call: Callable[[], Awaitable[Any]], what: str) -> None:
     """Retry a broker call through passing outages: losing an update would lose a record."""
     for delay in RETRY_DELAYS:
         try:
