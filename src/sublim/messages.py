@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from sublim.broker.base import Message
 from sublim.errors import InvalidInput
@@ -21,17 +21,34 @@ class ControlMessage(Model):
     by: str = "user"
 
 
+class ClaimAnswers(Model):
+    """The recorder's answer to the claims of a batch of updates, by claim token: a granted
+    attempt may run; a denied one is a second copy of a request (or of a finished execution)
+    and is dropped unrun. Every node hears every answer and takes the tokens it waits on."""
+
+    kind: Literal["claims"] = "claims"
+    granted: tuple[str, ...] = ()
+    denied: tuple[str, ...] = ()
+
+
+AnyControl = Annotated[ControlMessage | ClaimAnswers, Field(discriminator="kind")]
+_CONTROL: TypeAdapter[ControlMessage | ClaimAnswers] = TypeAdapter(AnyControl)
+
+
 def control_topic(updates_topic: str) -> str:
     """The topic of control messages, next to the updates topic."""
     return f"{updates_topic}-control"
 
 
-def control_message(control: ControlMessage) -> Message:
+def control_message(control: ControlMessage | ClaimAnswers) -> Message:
     return Message(data=control.model_dump_json().encode())
 
 
-def decode_control(data: bytes) -> ControlMessage:
-    return _decode(ControlMessage, data)
+def decode_control(data: bytes) -> ControlMessage | ClaimAnswers:
+    try:
+        return _CONTROL.validate_json(data)
+    except ValidationError as exc:
+        raise InvalidInput(f"not a valid control message: {exc}") from exc
 
 
 def request_key(execution_id: str, attempt: int) -> str:

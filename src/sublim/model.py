@@ -188,6 +188,22 @@ class Update(Model):
     reason: str | None = None
     #: The task type's own max_attempts, when it sets one (it overrides the enqueue default).
     max_attempts: int | None = Field(default=None, ge=1)
+    #: Set on the first Running update of an attempt whose node waits to be granted it before
+    #: it runs (brokers that cannot dedupe a request published twice): a token the answer names.
+    claim: str | None = None
+
+
+def holds_claim(execution: Execution | None, update: Update) -> bool:
+    """Whether the execution on record is running the attempt that `update` claimed: the same
+    attempt, started by the same worker at the same instant. Of two copies of one request, the
+    first claim recorded wins; a claim recorded again (a redelivered update) gets the same
+    answer, and a claim on a finished, cancelled or superseded attempt is refused."""
+    return (
+        execution is not None
+        and execution.status == S.RUNNING
+        and (execution.attempt, execution.worker) == (update.attempt, update.worker)
+        and execution.started_at == update.started_at
+    )
 
 
 class ExecutionRequest(Model):

@@ -24,10 +24,12 @@ from sublim.errors import BackendError, ExecutionNotFound, IllegalTransition, In
 from sublim.feed import ChangeFeed
 from sublim.holds import Holds, judge_dependencies
 from sublim.messages import (
+    ClaimAnswers,
     ControlMessage,
     control_message,
     control_topic,
     decode_update,
+    request_key,
     request_message,
 )
 from sublim.model import (
@@ -38,6 +40,7 @@ from sublim.model import (
     TaskRecord,
     TaskStatus,
     Update,
+    holds_claim,
     utcnow,
 )
 from sublim.modifiers import (
@@ -61,6 +64,10 @@ from sublim.store.base import (
 log = logging.getLogger("sublim.service")
 
 S = TaskStatus
+
+
+#: The Dispatched event of an execution whose request a sweeper found already on the broker.
+ALREADY_HELD = "its request was already on the broker (its publisher died before recording it)"
 
 
 def default_subscription(topic: str) -> str:
@@ -289,12 +296,25 @@ class Service:
         return dispatched
 
     async def _publish(self, executions: Sequence[Execution], *, reason: str) -> list[Execution]:
-        for topic, messages in _request_messages(executions).items():
-            await self._ensure_topic(topic)
-            await self.broker.publish(topic, messages)
-        changes = await self._modify([e.id for e in executions], MarkDispatched(reason))
+        held = await self._publish_requests(executions)
+        changes = await self._mark_dispatched(
+            [e.id for e in executions if e.id not in held], reason
+        )
+        changes += await self._mark_dispatched(sorted(held), ALREADY_HELD)
         current = {change.execution.id: change for change in changes}
         return [_followed_by(e, current.get(e.id)) for e in executions]
+
+    async def _publish_requests(self, executions: Sequence[Execution]) -> set[str]:
+        """Publish each execution's request; returns the ids of the executions whose request
+        the broker already held, and dropped (a dedupe broker keeps one copy per key)."""
+        dropped: set[str] = set()
+        for topic, messages in _request_messages(executions).items():
+            await self._ensure_topic(topic)
+            dropped |= await self.broker.publish(topic, messages)
+        return {e.id for e in executions if request_key(e.id, e.attempt) in dropped}
+
+    async def _mark_dispatched(self, ids: Sequence[str], reason: str) -> list[Change]:
+        return await self._modify(ids, MarkDispatched(reason)) if ids else []
 
     async def _ensure_topic(self, topic: str) -> None:
         if topic not in self._subscribed:
@@ -334,10 +354,19 @@ class Service:
         modifier = ApplyUpdates(tuple(updates))
         changes = await self._modify(modifier.execution_ids, modifier)
         _log_unknown(set(modifier.execution_ids) - {c.execution.id for c in changes})
+        await self._answer_claims(updates, changes)
         if still_running := _running_after_cancel(changes, updates):
             await self._tell_nodes_to_cancel(still_running, "user (repeated: it still ran)")
         await self.holds.release(_finished_by(changes))
         return changes
+
+    async def _answer_claims(self, updates: Sequence[Update], changes: Sequence[Change]) -> None:
+        """Tell the nodes which of the attempts they claimed they may run (after the record,
+        which decides it, is committed)."""
+        if any(u.claim is not None for u in updates):
+            answers = answer_claims(updates, {c.execution.id: c.execution for c in changes})
+            topic = control_topic(self.settings.updates_topic)
+            await self.broker.publish(topic, [control_message(answers)])
 
     async def _record_batch(self, updates: Sequence[Update]) -> list[Change | None]:
         changes = {c.execution.id: c for c in await self.record_updates(updates)}
@@ -461,6 +490,17 @@ def _request_messages(executions: Sequence[Execution]) -> dict[str, list[Message
     for execution in executions:
         by_topic[execution.topic].append(request_message(_request_of(execution)))
     return by_topic
+
+
+def answer_claims(updates: Sequence[Update], recorded: dict[str, Execution]) -> ClaimAnswers:
+    """Grant each claim whose attempt the record holds (see `holds_claim`), deny the rest."""
+    granted: list[str] = []
+    denied: list[str] = []
+    for update in updates:
+        if update.claim is not None:
+            held = holds_claim(recorded.get(update.execution_id), update)
+            (granted if held else denied).append(update.claim)
+    return ClaimAnswers(granted=tuple(granted), denied=tuple(denied))
 
 
 def _followed_by(execution: Execution, change: Change | None) -> Execution:

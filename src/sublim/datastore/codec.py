@@ -414,6 +414,7 @@ def update_to_pb(update: Update) -> pb.Update:
         complete=update.complete,
         reason=update.reason,
         max_attempts=update.max_attempts,
+        claim=update.claim,
     )
 
 
@@ -433,6 +434,7 @@ def update_from_pb(message: pb.Update) -> Update:
         complete=message.complete,
         reason=optional_value(message, "reason"),
         max_attempts=optional_value(message, "max_attempts"),
+        claim=optional_value(message, "claim"),
     )
 
 

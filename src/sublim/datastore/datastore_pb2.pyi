@@ -291,7 +291,7 @@ class ExecutionPage(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[Execution, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
 
 class Update(_message.Message):
-    __slots__ = ("execution_id", "task_id", "attempt", "seq", "status", "result_json", "error", "duration_seconds", "worker", "at_us", "started_at_us", "complete", "reason", "max_attempts")
+    __slots__ = ("execution_id", "task_id", "attempt", "seq", "status", "result_json", "error", "duration_seconds", "worker", "at_us", "started_at_us", "complete", "reason", "max_attempts", "claim")
     EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -306,6 +306,7 @@ class Update(_message.Message):
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
     execution_id: str
     task_id: str
     attempt: int
@@ -320,7 +321,8 @@ class Update(_message.Message):
     complete: bool
     reason: str
     max_attempts: int
-    def __init__(self, execution_id: _Optional[str] = ..., task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., seq: _Optional[int] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., result_json: _Optional[bytes] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., worker: _Optional[_Union[WorkerInfo, _Mapping]] = ..., at_us: _Optional[int] = ..., started_at_us: _Optional[int] = ..., complete: _Optional[bool] = ..., reason: _Optional[str] = ..., max_attempts: _Optional[int] = ...) -> None: ...
+    claim: str
+    def __init__(self, execution_id: _Optional[str] = ..., task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., seq: _Optional[int] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., result_json: _Optional[bytes] = ..., error: _Optional[_Union[ErrorInfo, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., worker: _Optional[_Union[WorkerInfo, _Mapping]] = ..., at_us: _Optional[int] = ..., started_at_us: _Optional[int] = ..., complete: _Optional[bool] = ..., reason: _Optional[str] = ..., max_attempts: _Optional[int] = ..., claim: _Optional[str] = ...) -> None: ...
 
 class ApplyUpdates(_message.Message):
     __slots__ = ("updates",)

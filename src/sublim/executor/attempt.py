@@ -18,6 +18,7 @@ from sublim.executor.control import Control
 from sublim.executor.outcome import TIME_LIMIT_EXCEEDED
 from sublim.executor.pools import Outcome, Pool
 from sublim.executor.reporter import Reporter
+from sublim.ids import new_ulid
 from sublim.messages import decode_request
 from sublim.model import ErrorInfo, ExecutionRequest, TaskStatus, Update, WorkerInfo, utcnow
 from sublim.policy import Failure, RetryPolicy, Verdict, verdict_for_failure, verdict_for_value
@@ -26,6 +27,9 @@ from sublim.task import Task
 log = logging.getLogger("sublim.executor")
 
 S = TaskStatus
+
+#: A claim still unanswered after this many heartbeats is logged (and again as often).
+CLAIM_LOG_EVERY = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,12 @@ class AttemptContext:
     heartbeat_seconds: float
     control: Control
 
+    @property
+    def claims_attempts(self) -> bool:
+        """On a broker that cannot dedupe a request published twice, an attempt runs only
+        once the recorder granted its claim (docs/decisions/019-one-attempt-at-a-time.md)."""
+        return not self.broker.dedupes_publish
+
 
 class Attempt:
     """Runs one delivery of an execution request on a pool and reports what happened."""
@@ -62,6 +72,9 @@ class Attempt:
         self._cancelled_by: str | None = None
         self._cancel_flag = threading.Event()
         self._pool_run: asyncio.Future[Outcome] | None = None
+        #: True once this delivery holds the attempt (announced, and granted where claimed):
+        #: only then may it report for the execution.
+        self._holds_attempt = False
 
     async def run(self, pool: Pool) -> None:
         request = self._decode()
@@ -97,10 +110,12 @@ class Attempt:
         return self.consumer.task_type.max_attempts or self.request.max_attempts
 
     async def release(self, reason: str) -> None:
-        """Give the delivery back (shutdown): the attempt is Incomplete and redelivered."""
+        """Give the delivery back (shutdown): the attempt is Incomplete and redelivered. A
+        copy whose claim was not granted yet reports nothing: the attempt may be another's."""
         if self.request is None:
             return
-        await self._report(Verdict(S.INCOMPLETE, reason=reason))
+        if self._holds_attempt:
+            await self._report(Verdict(S.INCOMPLETE, reason=reason))
         await self.ctx.broker.nack(self.consumer.subscription, [self.delivery.receipt])
 
     def _decode(self) -> ExecutionRequest | None:
@@ -138,11 +153,57 @@ class Attempt:
         assert self.request is not None
         execution_id = self.request.execution_id
         self._started_at = utcnow()
-        self.ctx.reporter.send(self._update(S.RUNNING))
+        self.ctx.control.running(execution_id, self)
+        try:
+            if await self._announce():
+                await self._run_on(pool, task)
+        finally:
+            self.ctx.control.finished(execution_id)
+
+    async def _announce(self) -> bool:
+        """Report Running. Where attempts are claimed, wait for the answer first: a denied
+        claim is a second copy of a request another node runs (or of a finished execution),
+        acked unrun. Returns whether this delivery now holds the attempt."""
+        if not self.ctx.claims_attempts:
+            self.ctx.reporter.send(self._update(S.RUNNING))
+            self._holds_attempt = True
+            return True
+        token = new_ulid()
+        answer = self.ctx.control.await_claim(token)
+        self.ctx.reporter.send(self._update(S.RUNNING, claim=token))
+        self._holds_attempt = await self._keeping_the_lease(answer)
+        if not self._holds_attempt:
+            log.warning("dropping a copy of %s attempt %d: not granted", *self._named())
+            await self._ack()
+        return self._holds_attempt
+
+    async def _keeping_the_lease(self, answer: asyncio.Future[bool]) -> bool:
+        """Wait for the claim's answer, extending the delivery's lease meanwhile (an API that
+        is down answers when it is back); no heartbeat is reported before the grant."""
+        waited = 0
+        while True:
+            done, _ = await asyncio.wait({answer}, timeout=self.ctx.heartbeat_seconds)
+            if done:
+                return answer.result()
+            await self._extend_lease()
+            waited += 1
+            if waited % CLAIM_LOG_EVERY == 0:
+                log.warning(
+                    "%s attempt %d waits for its claim: is an API recording updates?",
+                    *self._named(),
+                )
+
+    def _named(self) -> tuple[str, int]:
+        assert self.request is not None
+        return self.request.execution_id, self.number
+
+    async def _run_on(self, pool: Pool, task: Task) -> None:
+        if self._cancelled_by is not None:  # cancelled while its claim was answered
+            await self._finish(self._final_verdict(None))
+            return
         heartbeat = asyncio.create_task(self._heartbeat())
         task._cancel_requested = self._cancel_flag
         self._pool_run = asyncio.ensure_future(pool.run(task, time_limit=type(task).time_limit))
-        self.ctx.control.running(execution_id, self)
         try:
             outcome: Outcome | None = await self._pool_run
         except asyncio.CancelledError:
@@ -151,7 +212,6 @@ class Attempt:
             outcome = None
         finally:
             heartbeat.cancel()
-            self.ctx.control.finished(execution_id)
         duration = outcome.duration_seconds if outcome is not None else None
         await self._finish(self._final_verdict(outcome), duration)
 
@@ -241,6 +301,7 @@ class Attempt:
             complete=fields.get("complete", False),
             reason=fields.get("reason"),
             max_attempts=self.consumer.task_type.max_attempts,
+            claim=fields.get("claim"),
         )
 
 

@@ -1,9 +1,11 @@
-"""Control messages reaching a node: cancellations, from the API, on the control topic.
+"""Control messages reaching a node from the API, on the control topic: cancellations, and
+the answers to the claims of attempts (on brokers that cannot dedupe a request).
 
 Each node consumes the control topic through a subscription of its own (created when it
-starts, dropped when it stops), so every node hears every cancellation. A node remembers the
+starts, dropped when it stops), so every node hears every message. A node remembers the
 executions cancelled lately, so that a request still queued is never started, and it stops
-the attempts it is running for them.
+the attempts it is running for them. An attempt waiting for its claim's answer waits on a
+future here, resolved when the answer names its token.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Protocol
 from sublim.broker.base import Broker
 from sublim.errors import InvalidInput
 from sublim.ids import new_ulid
-from sublim.messages import decode_control
+from sublim.messages import ClaimAnswers, ControlMessage, decode_control
 
 log = logging.getLogger("sublim.executor")
 
@@ -40,6 +42,7 @@ class Control:
         self.grace = grace
         self._cancelled: OrderedDict[str, str] = OrderedDict()
         self._running: dict[str, Cancellable] = {}
+        self._claims: dict[str, asyncio.Future[bool]] = {}
 
     def cancelled_by(self, execution_id: str) -> str | None:
         """Who cancelled this execution, if a cancellation reached this node."""
@@ -53,6 +56,19 @@ class Control:
 
     def finished(self, execution_id: str) -> None:
         self._running.pop(execution_id, None)
+
+    def await_claim(self, token: str) -> asyncio.Future[bool]:
+        """The answer to the claim named `token`: True when the attempt may run."""
+        answer = self._claims[token] = asyncio.get_running_loop().create_future()
+        answer.add_done_callback(lambda _: self._claims.pop(token, None))
+        return answer
+
+    def answer(self, answers: ClaimAnswers) -> None:
+        for tokens, granted in ((answers.granted, True), (answers.denied, False)):
+            for token in tokens:
+                waiting = self._claims.get(token)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(granted)
 
     def cancel(self, execution_id: str, by: str) -> None:
         self._cancelled[execution_id] = by
@@ -94,7 +110,10 @@ class Control:
         except InvalidInput as exc:
             log.error("control: ignoring an undecodable message: %s", exc)
             return
-        self.cancel(message.execution_id, message.by)
+        if isinstance(message, ControlMessage):
+            self.cancel(message.execution_id, message.by)
+        else:
+            self.answer(message)
 
 
 def _subscription_name(topic: str, node_name: str) -> str:
