@@ -197,10 +197,12 @@ def holds_claim(execution: Execution | None, update: Update) -> bool:
     """Whether the execution on record is running the attempt that `update` claimed: the same
     attempt, started by the same worker at the same instant. Of two copies of one request, the
     first claim recorded wins; a claim recorded again (a redelivered update) gets the same
-    answer, and a claim on a finished, cancelled or superseded attempt is refused."""
+    answer, even once a sweeper presumed the silent claimant lost (Incomplete, attempts left);
+    a claim on a finished, cancelled or superseded attempt is refused."""
     return (
         execution is not None
-        and execution.status == S.RUNNING
+        and not execution.finished
+        and execution.status in (S.RUNNING, S.INCOMPLETE)
         and (execution.attempt, execution.worker) == (update.attempt, update.worker)
         and execution.started_at == update.started_at
     )

@@ -175,3 +175,11 @@ def test_a_claim_of_an_older_attempt_or_a_finished_execution_is_denied() -> None
 def test_a_claim_on_an_unknown_execution_is_denied() -> None:
     execution = a_running(1, ONE, started=1)
     assert answer_claims([a_claim(execution, ONE, "lost")], {}).denied == ("lost",)
+
+
+def test_a_claimant_a_sweeper_presumed_lost_is_still_granted_its_attempt() -> None:
+    presumed_lost = a_running(1, ONE, started=1).model_copy(update={"status": S.INCOMPLETE})
+    answers = answer_claims(
+        [a_claim(presumed_lost, ONE, "alive")], {presumed_lost.id: presumed_lost}
+    )
+    assert answers.granted == ("alive",)
