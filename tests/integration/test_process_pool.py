@@ -6,6 +6,7 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -259,3 +260,48 @@ async def test_a_spawn_context_pool_also_survives_a_crash() -> None:
         assert (await pool.run(tasks.AsyncDouble(n=3))).value == 6
     finally:
         await pool.close(grace=1.0)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+#: An executor's stand-in: a process pool running a task that writes its pid, then sleeps.
+OWNER_SCRIPT = """
+import asyncio, sys
+from sublim.executor.process_pool import ProcessPool
+from tests.unit.pool_tasks import WritePidThenSleep
+
+async def main() -> None:
+    pool = ProcessPool(1)
+    await pool.start()
+    await pool.run(WritePidThenSleep(marker=sys.argv[1]))
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def is_gone_or_zombie(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads process states from /proc")
+async def test_a_worker_running_a_task_dies_with_its_executor_killed(tmp_path: Path) -> None:
+    marker = tmp_path / "pid"
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        OWNER_SCRIPT,
+        str(marker),
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
+    worker = await wait_for_pid_file(marker, patience=30.0)
+    owner.send_signal(signal.SIGKILL)
+    await owner.wait()
+    deadline = time.monotonic() + 5.0
+    while not is_gone_or_zombie(worker):
+        assert time.monotonic() < deadline, "the worker outlived its executor"
+        await asyncio.sleep(0.01)
