@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sublim.broker.base import Broker, Delivery
 from sublim.executor.attempt import Attempt, AttemptContext, Consumer
@@ -20,29 +23,148 @@ from sublim.task import PoolKind
 
 log = logging.getLogger("sublim.executor")
 
+#: How long an idle consumer's pull waits for a message, holding one slot.
 PULL_WAIT_SECONDS = 1.0
+#: The shortest such wait, on a node with many more consumers than slots.
+MIN_PULL_WAIT_SECONDS = 0.05
+#: On a node with more consumers than slots, while some consumer has work, how long an idle
+#: consumer waits before it looks at its subscription again (a pull that does not wait).
+IDLE_RECHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A consumer's turn: pull up to `count` messages, waiting up to `wait` seconds."""
+
+    count: int
+    wait: float
+    #: Whether the consumer was idle (its last pull brought nothing) when it asked.
+    idle: bool
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    """A consumer waiting for its turn. Turns go by `key` (a time), then by arrival."""
+
+    idle: bool
+    key: float
+    arrival: int
+    granted: asyncio.Future[Grant]
+
+
+def _turn_order(waiter: _Waiter) -> tuple[float, int]:
+    return waiter.key, waiter.arrival
 
 
 class Slots:
-    """The node's free worker slots, shared by its consumers."""
+    """The node's worker slots, handed to its consumers in turn
+    (docs/decisions/020-fair-slots.md).
 
-    def __init__(self, size: int) -> None:
+    A busy consumer (its last pull brought work) takes its share of the free slots, in the
+    order the consumers asked. An idle one takes one slot for a waiting pull. With more
+    consumers than slots ("scarce"), an idle consumer gives way to busy ones: while any
+    consumer is busy it looks again, without waiting, once `IDLE_RECHECK_SECONDS` passed
+    (or as soon as the node turns busy), and while none is, idle consumers take turns at
+    waiting pulls short enough for each to have one every `PULL_WAIT_SECONDS` or so.
+    """
+
+    def __init__(self, size: int, consumers: int) -> None:
         self.size = size
         self.free = size
-        self._freed = asyncio.Event()
+        self.scarce = consumers > size
+        self.idle_wait = _idle_wait(size, consumers)
+        #: Consumers whose last pull brought work: all of them until they pulled.
+        self._busy = consumers
+        self._queue: list[_Waiter] = []
+        self._arrivals = itertools.count()
+        self._closed = False
 
-    async def take_up_to(self, wanted: int) -> int:
-        """Wait for at least one free slot, then take as many as free, up to `wanted`."""
-        while self.free == 0:
-            self._freed.clear()
-            await self._freed.wait()
-        taken = min(wanted, self.free)
-        self.free -= taken
-        return taken
+    async def take(self, idle: bool) -> Grant:
+        """Wait for this consumer's turn; once the node stops, a turn of no slots."""
+        if self._closed:
+            return Grant(0, 0.0, idle)
+        waiter = self._enqueue(idle)
+        try:
+            return await waiter.granted
+        except asyncio.CancelledError:
+            self._forfeit(waiter)
+            raise
+
+    def pulled(self, grant: Grant, got: int) -> None:
+        """After the pull of `grant` brought `got` deliveries: give the unused slots back."""
+        self._busy += (got > 0) - (not grant.idle)
+        if got and grant.idle and self._busy == 1:
+            self._recheck_idle()
+        self.give_back(grant.count - got)
 
     def give_back(self, count: int) -> None:
         self.free += count
-        self._freed.set()
+        self._hand_out()
+
+    def close(self) -> None:
+        """Hand out no more slots: every consumer waiting for a turn gets one of no slots."""
+        self._closed = True
+        for waiter in self._queue:
+            if not waiter.granted.done():
+                waiter.granted.set_result(Grant(0, 0.0, waiter.idle))
+        self._queue.clear()
+
+    def _enqueue(self, idle: bool) -> _Waiter:
+        now = time.monotonic()
+        key = now + IDLE_RECHECK_SECONDS if idle else now
+        future = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(idle, key, next(self._arrivals), future)
+        self._queue.append(waiter)
+        self._hand_out()
+        return waiter
+
+    def _forfeit(self, waiter: _Waiter) -> None:
+        """The consumer was cancelled waiting for its turn, or just after it got one."""
+        if not waiter.granted.cancel() and not waiter.granted.cancelled():
+            self.give_back(waiter.granted.result().count)
+
+    def _recheck_idle(self) -> None:
+        """The node turned busy: what idle consumers saw is stale, let them look again now."""
+        now = time.monotonic()
+        for waiter in self._queue:
+            waiter.key = min(waiter.key, now)
+
+    def _hand_out(self) -> None:
+        now = time.monotonic()
+        while self.free and (waiter := self._next()) and self._may_pull(waiter, now):
+            self._queue.remove(waiter)
+            grant = self._grant(waiter, now)
+            self.free -= grant.count
+            waiter.granted.set_result(grant)
+
+    def _next(self) -> _Waiter | None:
+        """The first consumer in turn (forgetting those cancelled while they waited)."""
+        self._queue = [w for w in self._queue if not w.granted.done()]
+        return min(self._queue, key=_turn_order, default=None)
+
+    def _may_pull(self, waiter: _Waiter, now: float) -> bool:
+        """Whether `waiter` may have a free slot now (else none behind it may either)."""
+        gives_way = self.scarce and waiter.idle and self._busy > 0
+        return not gives_way or waiter.key <= now
+
+    def _grant(self, waiter: _Waiter, now: float) -> Grant:
+        if not waiter.idle:
+            return Grant(self._share(now), 0.0, idle=False)
+        looks_only = self.scarce and self._busy > 0
+        return Grant(1, 0.0 if looks_only else self.idle_wait, idle=True)
+
+    def _share(self, now: float) -> int:
+        """The free slots split evenly between this consumer and those that may pull now."""
+        others = sum(self._may_pull(w, now) for w in self._queue)
+        return max(1, self.free // (1 + others))
+
+
+def _idle_wait(size: int, consumers: int) -> float:
+    """An idle consumer's waiting pull: shorter with more consumers than slots, so that each
+    one's turn comes about every `PULL_WAIT_SECONDS` (never under `MIN_PULL_WAIT_SECONDS`)."""
+    if consumers <= size:
+        return PULL_WAIT_SECONDS
+    return max(MIN_PULL_WAIT_SECONDS, PULL_WAIT_SECONDS * size / consumers)
 
 
 class ExecutionNode:
@@ -75,6 +197,7 @@ class ExecutionNode:
         self._pools: dict[PoolKind, Pool] = {}
         self._attempts: dict[asyncio.Task[None], Attempt] = {}
         self._stopping = asyncio.Event()
+        self._slots = Slots(workers, len(self.consumers))
 
     def use_broker(self, broker: Broker, *, owned: bool) -> None:
         """Consume from `broker` instead (before the node runs); `owned`: close it at the end."""
@@ -95,8 +218,7 @@ class ExecutionNode:
     async def serve(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, then shut down gracefully."""
         ctx = await self._start()
-        slots = Slots(self.workers)
-        loops = [asyncio.create_task(self._consume(ctx, c, slots)) for c in self.consumers]
+        loops = [asyncio.create_task(self._consume(ctx, c)) for c in self.consumers]
         loops.append(asyncio.create_task(ctx.control.listen(self._stopping)))
         log.info(
             "node %s: %d workers on %s",
@@ -124,45 +246,43 @@ class ExecutionNode:
             self.broker, reporter, worker, self._lease, self._heartbeat, control
         )
 
-    async def _consume(self, ctx: AttemptContext, consumer: Consumer, slots: Slots) -> None:
-        """Pull as many requests as there are free slots. While the subscription is idle,
-        wait for the next message holding one slot only, so other consumers keep theirs."""
+    async def _consume(self, ctx: AttemptContext, consumer: Consumer) -> None:
+        """In each of its turns, pull as many requests as the slots granted (see `Slots`)."""
         idle = False
         while not self._stopping.is_set():
-            wanted = await slots.take_up_to(1 if idle else slots.size)
+            grant = await self._slots.take(idle)
             try:
-                deliveries = await self._pull(
-                    consumer, wanted, wait=PULL_WAIT_SECONDS if idle else 0
-                )
+                deliveries = await self._pull(consumer, grant.count, wait=grant.wait)
             except Exception:
-                slots.give_back(wanted)
+                self._slots.give_back(grant.count)
                 log.exception("pull from %s failed; retrying in 1 s", consumer.subscription)
                 await asyncio.sleep(1.0)
                 continue
-            slots.give_back(wanted - len(deliveries))
+            self._slots.pulled(grant, len(deliveries))
             idle = not deliveries
             for delivery in deliveries:
-                self._start_attempt(Attempt(ctx, consumer, delivery), slots)
+                self._start_attempt(Attempt(ctx, consumer, delivery))
 
     async def _pull(self, consumer: Consumer, wanted: int, *, wait: float) -> list[Delivery]:
-        if self._stopping.is_set():
+        if self._stopping.is_set() or not wanted:
             return []
         return await self.broker.pull(consumer.subscription, wanted, lease=self._lease, wait=wait)
 
-    def _start_attempt(self, attempt: Attempt, slots: Slots) -> None:
+    def _start_attempt(self, attempt: Attempt) -> None:
         pool = self._pools[attempt.consumer.task_type.pool_kind()]
         task = asyncio.create_task(attempt.run(pool))
         self._attempts[task] = attempt
-        task.add_done_callback(lambda t: self._attempt_done(t, slots))
+        task.add_done_callback(self._attempt_done)
 
-    def _attempt_done(self, task: asyncio.Task[None], slots: Slots) -> None:
+    def _attempt_done(self, task: asyncio.Task[None]) -> None:
         self._attempts.pop(task, None)
-        slots.give_back(1)
+        self._slots.give_back(1)
         if not task.cancelled() and task.exception() is not None:
             log.error("attempt failed in the executor itself", exc_info=task.exception())
 
     async def _shutdown(self, ctx: AttemptContext, loops: list[asyncio.Task[None]]) -> None:
         self._stopping.set()
+        self._slots.close()
         await asyncio.gather(*loops, return_exceptions=True)
         in_flight = list(self._attempts)
         log.info(
