@@ -14,8 +14,10 @@ class CleaningAmqpBroker(AmqpBroker):
     topics: set[str]
     subscriptions: set[str]
 
-    async def ensure_subscription(self, topic: str, subscription: str) -> None:
-        await super().ensure_subscription(topic, subscription)
+    async def ensure_subscription(
+        self, topic: str, subscription: str, *, ephemeral: bool = False
+    ) -> None:
+        await super().ensure_subscription(topic, subscription, ephemeral=ephemeral)
         self._remember(topic, subscription)
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:

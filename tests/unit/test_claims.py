@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from sublim import ExecutionNodeBuilder, Task, TaskStatus
+from sublim.broker.base import Message
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
 from sublim.executor.node import ExecutionNode
@@ -115,7 +116,8 @@ async def test_a_node_stopped_while_its_claim_waits_reports_nothing_and_gives_it
             await asyncio.sleep(0.3)
         updates = await pending_updates(broker, service)
         redelivered = await broker.pull("Sleeps-sub", 10, lease=1, wait=0.5)
-    assert [(u.status, u.claim is not None) for u in updates] == [(S.RUNNING, True)]
+    assert updates, "the claim was never sent"
+    assert all(u.status == S.RUNNING and u.claim == updates[0].claim for u in updates), updates
     assert [d.deliveries for d in redelivered] == [2]
 
 
@@ -183,3 +185,27 @@ def test_a_claimant_a_sweeper_presumed_lost_is_still_granted_its_attempt() -> No
         [a_claim(presumed_lost, ONE, "alive")], {presumed_lost.id: presumed_lost}
     )
     assert answers.granted == ("alive",)
+
+
+class LosesFirstAnswer(NoDedupeBroker):
+    """Drops the first claim answer published, as an API dying before its answer would."""
+
+    lost = False
+
+    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
+        if topic.endswith("-control") and not self.lost and b'"claims"' in messages[0].data:
+            self.lost = True
+            return set()
+        return await super().publish(topic, messages)
+
+
+async def test_a_claim_whose_answer_was_lost_is_sent_again_and_runs_once() -> None:
+    broker = LosesFirstAnswer()
+    async with Service(MemoryStore(), broker, settings()) as service:
+        _, execution = await service.create_task("Sleeps", {"n": 4}, execute=True)
+        assert execution is not None
+        async with running(service.consume_updates, a_node(broker, "patient").serve):
+            final = await wait_until_finished(service, execution.id)
+    assert broker.lost
+    assert (final.status, final.attempt) == (S.PASSED, 1)
+    assert [run[0] for run in RUNS if run[0] == 4] == [4]

@@ -64,7 +64,7 @@ from sublim.broker._shared import (
     parse_receipt,
     pull_waiting,
 )
-from sublim.broker.base import Delivery, Message
+from sublim.broker.base import EPHEMERAL_IDLE_SECONDS, Delivery, Message
 from sublim.errors import BrokerError, Conflict
 
 log = logging.getLogger(__name__)
@@ -394,16 +394,21 @@ class AmqpBroker:
 
     # Topology
 
-    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+    async def ensure_subscription(
+        self, topic: str, subscription: str, *, ephemeral: bool = False
+    ) -> None:
+        """An ephemeral subscription's queue expires (`x-expires`) once unused for
+        `EPHEMERAL_IDLE_SECONDS`."""
         check_amqp_name("topic", topic)
         check_amqp_name("subscription", subscription)
         await self._through_outages(
-            "ensure_subscription", lambda: self._declare_subscription(topic, subscription)
+            "ensure_subscription",
+            lambda: self._declare_subscription(topic, subscription, ephemeral),
         )
 
-    async def _declare_subscription(self, topic: str, subscription: str) -> None:
+    async def _declare_subscription(self, topic: str, subscription: str, ephemeral: bool) -> None:
         async with self._temporary_channel() as channel:
-            queue = await self._declare_subscription_queue(channel, topic, subscription)
+            queue = await self._declare_subscription_queue(channel, topic, subscription, ephemeral)
             exchange = await channel.declare_exchange(
                 topic, aio_pika.ExchangeType.FANOUT, durable=True
             )
@@ -411,9 +416,11 @@ class AmqpBroker:
             await self._declare_dead_letters(channel, topic, subscription)
 
     async def _declare_subscription_queue(
-        self, channel: AbstractChannel, topic: str, subscription: str
+        self, channel: AbstractChannel, topic: str, subscription: str, ephemeral: bool
     ) -> AbstractQueue:
         arguments = subscription_arguments(topic, subscription, self._options.delivery_limit)
+        if ephemeral:
+            arguments["x-expires"] = int(EPHEMERAL_IDLE_SECONDS * 1000)
         try:
             return await channel.declare_queue(subscription, durable=True, arguments=arguments)
         except aiormq.exceptions.ChannelPreconditionFailed as exc:

@@ -36,6 +36,9 @@ from sublim.errors import InvalidInput
 #: far longer than the outbox grace, after which a sweeper publishes a request again.
 DEFAULT_DEDUPE_WINDOW_SECONDS = 900.0
 
+#: Idle time after which an engine may delete an ephemeral subscription.
+EPHEMERAL_IDLE_SECONDS = 600.0
+
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,199}$")
 
 
@@ -86,8 +89,13 @@ class Broker(Protocol):
 
     async def close(self) -> None: ...
 
-    async def ensure_subscription(self, topic: str, subscription: str) -> None:
-        """Create the topic and a subscription to it where they do not exist."""
+    async def ensure_subscription(
+        self, topic: str, subscription: str, *, ephemeral: bool = False
+    ) -> None:
+        """Create the topic and a subscription to it where they do not exist. An `ephemeral`
+        subscription belongs to one process (an execution node's control subscription): where
+        the engine can, it deletes the subscription with what it holds once nobody consumed
+        from it for `EPHEMERAL_IDLE_SECONDS` (a node that died without dropping it)."""
 
     async def drop_subscription(self, subscription: str) -> None:
         """Delete a subscription and the messages it holds; nothing if it does not exist.

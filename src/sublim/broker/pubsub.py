@@ -268,12 +268,16 @@ class PubSubBroker:
 
     # -- subscriptions ---------------------------------------------------------------------
 
-    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+    async def ensure_subscription(
+        self, topic: str, subscription: str, *, ephemeral: bool = False
+    ) -> None:
+        """An ephemeral subscription keeps messages for Pub/Sub's shortest retention and
+        expires after its shortest idle time (see `PullSpec.ephemeral`)."""
         check_name("topic", topic)
         check_name("subscription", subscription)
         known = self._known.get(subscription) or await self._find(subscription)
         if known is None:
-            known = await self._create(topic, subscription)
+            known = await self._create(topic, subscription, ephemeral)
         if known.topic != topic:
             raise Conflict(f"subscription {subscription!r} exists on topic {known.topic!r}")
 
@@ -292,7 +296,7 @@ class PubSubBroker:
         found = await self._call(get_subscription(self._clients()[1], path))
         return None if found is None else self._remember(subscription, found)
 
-    async def _create(self, topic: str, subscription: str) -> Known:
+    async def _create(self, topic: str, subscription: str, ephemeral: bool) -> Known:
         spec = PullSpec(
             self.project,
             topic,
@@ -300,6 +304,7 @@ class PubSubBroker:
             max_deliveries=self.options.max_deliveries,
             ack_deadline=self.options.ack_deadline,
             ordered=topic in self.options.ordered_topics,
+            ephemeral=ephemeral,
         )
         existing, created = await self._call(self._admin().subscription(spec.resource()))
         log.info(

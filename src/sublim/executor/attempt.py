@@ -28,8 +28,8 @@ log = logging.getLogger("sublim.executor")
 
 S = TaskStatus
 
-#: A claim still unanswered after this many heartbeats is logged (and again as often).
-CLAIM_LOG_EVERY = 6
+#: A claim still unanswered after this many heartbeats is logged and sent again.
+CLAIM_RESEND_EVERY = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,28 +170,31 @@ class Attempt:
             return True
         token = new_ulid()
         answer = self.ctx.control.await_claim(token)
-        self.ctx.reporter.send(self._update(S.RUNNING, claim=token))
-        self._holds_attempt = await self._keeping_the_lease(answer)
+        claim = self._update(S.RUNNING, claim=token)
+        self.ctx.reporter.send(claim)
+        self._holds_attempt = await self._keeping_the_lease(answer, claim)
         if not self._holds_attempt:
             log.warning("dropping a copy of %s attempt %d: not granted", *self._named())
             await self._ack()
         return self._holds_attempt
 
-    async def _keeping_the_lease(self, answer: asyncio.Future[bool]) -> bool:
+    async def _keeping_the_lease(self, answer: asyncio.Future[bool], claim: Update) -> bool:
         """Wait for the claim's answer, extending the delivery's lease meanwhile (an API that
-        is down answers when it is back); no heartbeat is reported before the grant."""
-        waited = 0
+        is down answers when it is back); no heartbeat is reported before the grant. A claim
+        long unanswered is sent again: recorded again, it gets the same answer."""
+        beats = 0
         while True:
             done, _ = await asyncio.wait({answer}, timeout=self.ctx.heartbeat_seconds)
             if done:
                 return answer.result()
             await self._extend_lease()
-            waited += 1
-            if waited % CLAIM_LOG_EVERY == 0:
+            beats += 1
+            if beats % CLAIM_RESEND_EVERY == 0:
                 log.warning(
-                    "%s attempt %d waits for its claim: is an API recording updates?",
+                    "%s attempt %d still waits for its claim (is an API recording updates?)",
                     *self._named(),
                 )
+                self.ctx.reporter.send(claim)
 
     def _named(self) -> tuple[str, int]:
         assert self.request is not None

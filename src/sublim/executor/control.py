@@ -80,7 +80,7 @@ class Control:
             attempt.cancel(by, grace=self.grace)
 
     async def start(self) -> None:
-        await self.broker.ensure_subscription(self.topic, self.subscription)
+        await self.broker.ensure_subscription(self.topic, self.subscription, ephemeral=True)
 
     async def listen(self, stop: asyncio.Event) -> None:
         """Apply control messages until `stop` is set, then drop the subscription."""
@@ -98,11 +98,18 @@ class Control:
         except Exception:
             log.exception("control: pull failed; retrying in 1 s")
             await asyncio.sleep(1.0)
+            await self._ensure_quietly()  # an engine may have let it expire (ephemeral)
             return
         for delivery in deliveries:
             self._apply(delivery.data)
         if deliveries:
             await self.broker.ack(self.subscription, [d.receipt for d in deliveries])
+
+    async def _ensure_quietly(self) -> None:
+        try:
+            await self.start()
+        except Exception as exc:
+            log.warning("control: subscription not ensured: %s", exc)
 
     def _apply(self, data: bytes) -> None:
         try:

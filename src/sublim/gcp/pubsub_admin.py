@@ -22,6 +22,7 @@ from google.protobuf import duration_pb2
 from google.pubsub_v1 import PublisherAsyncClient, SubscriberAsyncClient
 from google.pubsub_v1.types import (
     DeadLetterPolicy,
+    ExpirationPolicy,
     PushConfig,
     RetryPolicy,
     Subscription,
@@ -67,9 +68,12 @@ class PullSpec:
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
     ack_deadline: int = DEFAULT_ACK_DEADLINE
     ordered: bool = False
+    #: One process's subscription (a node's control subscription): Pub/Sub's shortest
+    #: retention (10 min) and expiry (1 day idle), so a node that died leaves little behind.
+    ephemeral: bool = False
 
     def resource(self) -> Subscription:
-        return Subscription(
+        subscription = Subscription(
             name=subscription_path(self.project, self.subscription),
             topic=topic_path(self.project, self.topic),
             ack_deadline_seconds=self.ack_deadline,
@@ -79,6 +83,12 @@ class PullSpec:
                 self.project, self.subscription, self.max_deliveries
             ),
         )
+        if self.ephemeral:
+            subscription.message_retention_duration = duration_pb2.Duration(seconds=600)
+            subscription.expiration_policy = ExpirationPolicy(
+                ttl=duration_pb2.Duration(seconds=86_400)
+            )
+        return subscription
 
 
 @dataclass(frozen=True, slots=True)
