@@ -40,3 +40,17 @@ async def postgres_broker(tmp_path: Path) -> AsyncIterator[Broker]:
             yield broker
         finally:
             await broker.close()
+
+
+@asynccontextmanager
+async def postgres_broker_with_window(tmp_path: Path, window: float) -> AsyncIterator[Broker]:
+    """A broker whose URL sets `dedupe_window` (the option is not the driver's)."""
+    from sublim.broker.postgres import PostgresBroker
+
+    async with fresh_schema() as url:
+        broker = PostgresBroker.from_url(f"{url}&dedupe_window={window}")
+        await broker.open()
+        try:
+            yield broker
+        finally:
+            await broker.close()

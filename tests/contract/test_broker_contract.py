@@ -7,11 +7,16 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sublim.broker.base import Broker, Delivery, Message
 from sublim.errors import BrokerError, Conflict, InvalidInput
+
+if TYPE_CHECKING:
+    from tests.contract.broker_backends import BrokerBackend
 
 pytest_plugins = ["tests.contract.broker_backends"]
 
@@ -49,6 +54,10 @@ async def pull_now(broker: Broker, subscription: str, max_messages: int = 100) -
 
 def texts_of(deliveries: Sequence[Delivery]) -> list[str]:
     return [delivery.data.decode() for delivery in deliveries]
+
+
+def keyed(text: str, key: str) -> Message:
+    return Message(text.encode(), key=key)
 
 
 async def pull_all(broker: Broker, subscription: str, batch: int) -> list[Delivery]:
@@ -306,6 +315,125 @@ async def test_an_acked_message_cannot_be_extended(broker: Broker, route: Route)
     lost = await broker.extend(route.subscription, [delivery.receipt], lease=LONG_LEASE)
 
     assert lost == {delivery.receipt}
+
+
+# De-duplicated publishing (brokers that `dedupes_publish`; the others publish every copy)
+
+#: The dedupe window of the broker that waits it out: short, yet longer than a slow publish.
+SHORT_DEDUPE_WINDOW = 0.5
+
+
+@pytest.fixture
+def deduping(broker: Broker) -> Broker:
+    if not broker.dedupes_publish:
+        pytest.skip("this broker does not dedupe publishes")
+    return broker
+
+
+async def test_a_keyed_message_published_twice_in_one_call_reaches_each_subscription_once(
+    deduping: Broker, route: Route
+) -> None:
+    second = unique("sub")
+    await deduping.ensure_subscription(route.topic, second)
+
+    dropped = await deduping.publish(
+        route.topic,
+        [keyed("first", "k1"), keyed("other", "k2"), keyed("copy", "k1"), Message(b"unkeyed")],
+    )
+
+    assert dropped == {"k1"}
+    for subscription in (route.subscription, second):
+        assert texts_of(await pull_now(deduping, subscription)) == ["first", "other", "unkeyed"]
+
+
+async def test_a_keyed_message_published_again_in_another_call_is_dropped_and_its_key_returned(
+    deduping: Broker, route: Route
+) -> None:
+    second = unique("sub")
+    await deduping.ensure_subscription(route.topic, second)
+
+    assert await deduping.publish(route.topic, [keyed("first", "k1")]) == set()
+    assert await deduping.publish(route.topic, [keyed("copy", "k1"), keyed("new", "k2")]) == {"k1"}
+
+    for subscription in (route.subscription, second):
+        assert texts_of(await pull_now(deduping, subscription)) == ["first", "new"]
+
+
+async def test_a_copy_published_after_the_first_was_pulled_and_acked_is_still_dropped(
+    deduping: Broker, route: Route
+) -> None:
+    await deduping.publish(route.topic, [keyed("first", "k1")])
+    [delivery] = await pull_now(deduping, route.subscription)
+    await deduping.ack(route.subscription, [delivery.receipt])
+
+    dropped = await deduping.publish(route.topic, [keyed("copy", "k1")])
+
+    assert dropped == {"k1"}
+    assert await pull_now(deduping, route.subscription) == []
+
+
+async def test_unkeyed_messages_are_never_dropped(deduping: Broker, route: Route) -> None:
+    assert await deduping.publish(route.topic, [Message(b"same"), Message(b"same")]) == set()
+    assert await deduping.publish(route.topic, [Message(b"same")]) == set()
+
+    assert texts_of(await pull_now(deduping, route.subscription)) == ["same"] * 3
+
+
+async def test_one_key_on_two_topics_is_published_on_both(deduping: Broker, route: Route) -> None:
+    other = Route(unique("topic"), unique("sub"))
+    await deduping.ensure_subscription(other.topic, other.subscription)
+
+    assert await deduping.publish(route.topic, [keyed("here", "k1")]) == set()
+    assert await deduping.publish(other.topic, [keyed("there", "k1")]) == set()
+
+    assert texts_of(await pull_now(deduping, route.subscription)) == ["here"]
+    assert texts_of(await pull_now(deduping, other.subscription)) == ["there"]
+
+
+async def test_concurrent_publishes_of_the_same_keys_deliver_each_key_once(
+    deduping: Broker, route: Route
+) -> None:
+    keys = [f"k{i}" for i in range(10)]
+    batches = [keys[i:] + keys[:i] for i in range(0, 10, 2)]  # each in another order
+
+    dropped = await asyncio.gather(
+        *(deduping.publish(route.topic, [keyed(key, key) for key in batch]) for batch in batches)
+    )
+
+    received = await pull_all(deduping, route.subscription, batch=100)
+    assert sorted(texts_of(received)) == keys
+    assert sorted(key for keys_dropped in dropped for key in keys_dropped) == sorted(keys * 4)
+
+
+async def test_a_key_is_published_again_once_the_dedupe_window_passed(
+    broker_backend: BrokerBackend, tmp_path: Path
+) -> None:
+    if broker_backend.open_with_dedupe_window is None:
+        pytest.skip("this broker does not dedupe publishes")
+    async with broker_backend.open_with_dedupe_window(tmp_path, SHORT_DEDUPE_WINDOW) as broker:
+        topic, subscription = unique("topic"), unique("sub")
+        await broker.ensure_subscription(topic, subscription)
+        await broker.publish(topic, [keyed("first", "k1")])
+        assert await broker.publish(topic, [keyed("copy", "k1")]) == {"k1"}
+
+        await asyncio.sleep(SHORT_DEDUPE_WINDOW * 1.5)
+
+        assert await broker.publish(topic, [keyed("later", "k1")]) == set()
+        assert await broker.publish(topic, [keyed("copy of later", "k1")]) == {"k1"}
+        assert texts_of(await pull_now(broker, subscription)) == ["first", "later"]
+
+
+async def test_a_broker_that_cannot_dedupe_delivers_every_copy_and_drops_no_key(
+    broker: Broker, route: Route
+) -> None:
+    if broker.dedupes_publish:
+        pytest.skip("this broker dedupes publishes")
+
+    assert await broker.publish(route.topic, [keyed("first", "k1"), keyed("copy", "k1")]) == set()
+    assert await broker.publish(route.topic, [keyed("again", "k1")]) == set()
+
+    received = await pull_all(broker, route.subscription, batch=10)
+    assert sorted(texts_of(received)) == ["again", "copy", "first"]
 
 
 # Concurrency

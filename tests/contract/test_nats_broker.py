@@ -1,4 +1,5 @@
-"""What only the NATS broker promises: dead letters after `max_deliveries`."""
+"""What only the NATS broker promises: dead letters after `max_deliveries`, and topic streams
+whose `duplicate_window` is the broker's `dedupe_window`."""
 
 from __future__ import annotations
 
@@ -49,3 +50,26 @@ async def test_a_message_delivered_too_often_goes_to_the_dead_letters(url: str) 
         await broker.close()
     prefix = url.split("prefix=")[1]
     assert await dead_letters(url, prefix) == [(f"{prefix}.dlq.workers", b"poison", "2")]
+
+
+async def stream_duplicate_window(url: str, stream: str) -> float:
+    connection = await nats.connect(url.split("?")[0])
+    try:
+        return float((await connection.jetstream().stream_info(stream)).config.duplicate_window)
+    finally:
+        await connection.close()
+
+
+async def test_a_topic_stream_made_with_another_window_takes_the_broker_s_window(
+    url: str,
+) -> None:
+    prefix = url.split("prefix=")[1]
+    for window in (60.0, 30.0):
+        broker = NatsBroker.from_url(f"{url}&dedupe_window={window}")
+        await broker.open()
+        try:
+            await broker.ensure_subscription("work", f"workers-{int(window)}")
+        finally:
+            await broker.close()
+
+        assert await stream_duplicate_window(url, f"{prefix}_topic_work") == window

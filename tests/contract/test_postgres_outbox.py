@@ -11,7 +11,7 @@ import pytest
 from sublim.broker.base import Message
 from sublim.config import Settings
 from sublim.errors import ExecutionNotFound, TaskNotFound
-from sublim.messages import decode_request
+from sublim.messages import decode_request, request_key
 from sublim.model import Execution, TaskStatus
 from sublim.service import Service, default_subscription
 from sublim.store.base import TransactionalOutbox
@@ -63,6 +63,21 @@ async def test_an_enqueued_execution_is_recorded_dispatched_with_its_message_at_
     [delivery] = await service.broker.pull(subscription, 10, lease=30, wait=0)
     request = decode_request(delivery.data)
     assert (request.execution_id, request.payload) == (execution.id, {"width": 64})
+
+
+async def test_a_later_publish_of_a_request_the_outbox_published_is_dropped(
+    service: Service,
+) -> None:
+    _, execution = await service.create_task("Thumbnail", {"width": 64}, execute=True)
+    assert execution is not None
+    key = request_key(execution.id, execution.attempt)
+
+    dropped = await service.broker.publish("Thumbnail", [Message(b"copy", key=key)])
+
+    assert dropped == {key}
+    subscription = default_subscription("Thumbnail")
+    [delivery] = await service.broker.pull(subscription, 10, lease=30, wait=0)
+    assert decode_request(delivery.data).execution_id == execution.id
 
 
 async def test_an_execution_whose_message_fails_to_publish_is_not_recorded(

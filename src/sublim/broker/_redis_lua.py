@@ -40,20 +40,46 @@ redis.call('DEL', base .. ':stream', base .. ':leases', base .. ':tokens', base 
 return 1
 """
 
-#: KEYS: topic set. ARGV: key prefix, then (data, attributes) pairs.
-#: Appends every message to the stream of every subscription of the topic, atomically.
-#: Returns {number of subscriptions, length of the longest of their streams}.
+#: KEYS: topic set. ARGV: key prefix, topic, dedupe window (ms), then (key, data, attributes)
+#: triples, a key being '' (none) or '#' followed by the message's key; when no message has a
+#: key, the window is 0 and the messages are (data, attributes) pairs.
+#: A keyed message is kept only if `SET <prefix>:dedupe:<topic>:<key> 1 NX PX window` set its
+#: key (so a second copy, in this call or a later one within the window, is dropped); the
+#: kept messages are appended to the stream of every subscription of the topic, atomically.
+#: Returns {number of subscriptions, length of the longest of their streams, dropped keys...}.
 PUBLISH = """
+local out = {0, 0}
+local kept = {}
+if ARGV[3] == '0' then
+  for i = 4, #ARGV, 2 do table.insert(kept, i - 1) end
+else
+  local dedupe = ARGV[1] .. ':dedupe:' .. ARGV[2] .. ':'
+  for i = 4, #ARGV, 3 do
+    local key = ARGV[i]
+    if key == '' then
+      table.insert(kept, i)
+    else
+      key = string.sub(key, 2)
+      if redis.call('SET', dedupe .. key, 1, 'NX', 'PX', ARGV[3]) then
+        table.insert(kept, i)
+      else
+        table.insert(out, key)
+      end
+    end
+  end
+end
 local subscriptions = redis.call('SMEMBERS', KEYS[1])
 local longest = 0
 for _, subscription in ipairs(subscriptions) do
   local stream = ARGV[1] .. ':sub:' .. subscription .. ':stream'
-  for i = 2, #ARGV, 2 do
-    redis.call('XADD', stream, '*', 'd', ARGV[i], 'a', ARGV[i + 1])
+  for _, i in ipairs(kept) do
+    redis.call('XADD', stream, '*', 'd', ARGV[i + 1], 'a', ARGV[i + 2])
   end
   longest = math.max(longest, redis.call('XLEN', stream))
 end
-return {#subscriptions, longest}
+out[1] = #subscriptions
+out[2] = longest
+return out
 """
 
 #: KEYS: subscriptions hash, stream, leases, tokens, wake stream.

@@ -1,5 +1,6 @@
-"""Helpers shared by the brokers: receipts, argument checks, wake-up signals, the wait loop
-of `pull`, and per-delivery leases kept in process over an engine's coarser deadline."""
+"""Helpers shared by the brokers: receipts, argument checks, the `dedupe_window` URL option,
+wake-up signals, the wait loop of `pull`, and per-delivery leases kept in process over an
+engine's coarser deadline."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+from urllib.parse import unquote_plus
 
-from sublim.broker.base import Delivery
+from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery
 from sublim.errors import InvalidInput
 
 _RECEIPT_SEPARATOR = ":"
@@ -59,6 +61,52 @@ def check_lease(lease: float) -> None:
 def check_delay(delay: float) -> None:
     if delay < 0:
         raise InvalidInput(f"delay must not be negative, got {delay}")
+
+
+# The dedupe window
+
+
+DEDUPE_WINDOW_OPTION = "dedupe_window"
+
+
+def check_dedupe_window(seconds: float) -> float:
+    """A dedupe window is a positive, finite number of seconds."""
+    if not (0 < seconds < math.inf):
+        raise InvalidInput(f"{DEDUPE_WINDOW_OPTION} must be positive seconds, got {seconds}")
+    return float(seconds)
+
+
+def parse_dedupe_window(value: str | None) -> float:
+    """The `dedupe_window` URL option's value (seconds), or the default when it is absent."""
+    if value is None:
+        return DEFAULT_DEDUPE_WINDOW_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        message = f"{DEDUPE_WINDOW_OPTION} must be a number of seconds, got {value!r}"
+        raise InvalidInput(message) from None
+    return check_dedupe_window(seconds)
+
+
+def split_dedupe_window(url: str) -> tuple[str, float]:
+    """The URL without its `dedupe_window` option, and the window it names (or the default).
+
+    The rest of the URL is kept as written, so that two URLs of one database still compare
+    equal once the option is taken out (the same-database outbox compares them)."""
+    base, question, query = url.partition("?")
+    if not question:
+        return url, DEFAULT_DEDUPE_WINDOW_SECONDS
+    query, hash_, fragment = query.partition("#")
+    kept, value = [], None
+    for item in query.split("&"):
+        name, _, raw = item.partition("=")
+        if name == DEDUPE_WINDOW_OPTION:
+            value = unquote_plus(raw)
+        elif item:
+            kept.append(item)
+    rest = "&".join(kept)
+    stripped = base + (f"?{rest}" if rest else "") + (hash_ + fragment)
+    return stripped, parse_dedupe_window(value)
 
 
 class Signal:

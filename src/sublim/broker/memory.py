@@ -1,7 +1,10 @@
 """An in-process broker with leases: for tests and single-process use (`memory://`).
 
 It keeps the contract of the real backends: fan-out, leases, redelivery, stale receipts,
-delayed nacks, and pulls woken by a notification rather than by a polling loop.
+delayed nacks, pulls woken by a notification rather than by a polling loop, and publishes
+de-duplicated by key (`memory://?dedupe_window=SECONDS`, default
+`DEFAULT_DEDUPE_WINDOW_SECONDS`): each topic remembers the keys it saw with their expiry, in
+expiry order, and forgets them as they pass.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from sublim.broker._shared import (
     Claim,
     Signals,
+    check_dedupe_window,
     check_delay,
     check_lease,
     check_pull_arguments,
@@ -21,8 +25,9 @@ from sublim.broker._shared import (
     new_lease_token,
     parse_numeric_receipt,
     pull_waiting,
+    split_dedupe_window,
 )
-from sublim.broker.base import Delivery, Message, check_name
+from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message, check_name
 from sublim.errors import BrokerError, Conflict
 
 
@@ -73,19 +78,32 @@ class _Subscription:
         return held
 
 
+def _forget_passed(seen: dict[str, float], now: float) -> None:
+    """Drop the keys whose window passed: they are the first ones, in expiry order."""
+    passed = list(itertools.takewhile(lambda key: seen[key] <= now, seen))
+    for key in passed:
+        del seen[key]
+
+
 class MemoryBroker:
     """Topics and subscriptions in this process's memory; nothing survives the process."""
 
-    dedupes_publish = False
+    dedupes_publish = True
 
-    def __init__(self) -> None:
+    def __init__(self, *, dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS) -> None:
+        self.dedupe_window = check_dedupe_window(dedupe_window)
         self._subscriptions: dict[str, _Subscription] = {}
         self._ids = itertools.count(1)
         self._signals = Signals()
+        #: Per topic, the keys published within the window and when each expires, in expiry
+        #: order (one window for all, and a key seen again after it passed moves to the end).
+        self._keys: dict[str, dict[str, float]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryBroker:
-        return cls()
+        """`memory://`, or `memory://?dedupe_window=SECONDS`."""
+        _, dedupe_window = split_dedupe_window(url)
+        return cls(dedupe_window=dedupe_window)
 
     async def open(self) -> None:
         pass
@@ -93,7 +111,9 @@ class MemoryBroker:
     async def close(self) -> None:
         pass
 
-    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+    async def ensure_subscription(
+        self, topic: str, subscription: str, *, ephemeral: bool = False
+    ) -> None:
         check_name("topic", topic)
         check_name("subscription", subscription)
         existing = self._subscriptions.setdefault(subscription, _Subscription(topic))
@@ -107,11 +127,34 @@ class MemoryBroker:
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
         now = time.monotonic()
+        messages, dropped = self._first_copies(topic, messages, now)
         targets = [name for name, sub in self._subscriptions.items() if sub.topic == topic]
         for name in targets:
             self._append(self._subscriptions[name], messages, now)
         self._signals.notify(targets)
-        return set()
+        return dropped
+
+    def _first_copies(
+        self, topic: str, messages: Sequence[Message], now: float
+    ) -> tuple[Sequence[Message], set[str]]:
+        """The messages whose key is not remembered (they are remembered from now on), and
+        the keys of those left out. A subclass that sets `dedupes_publish = False` publishes
+        every copy, as RabbitMQ and Pub/Sub do (tests model those brokers so)."""
+        if not self.dedupes_publish or all(message.key is None for message in messages):
+            return messages, set()
+        seen = self._keys.setdefault(topic, {})
+        _forget_passed(seen, now)
+        expires_at = now + self.dedupe_window
+        kept, dropped = [], set()
+        for message in messages:
+            if message.key is None:
+                kept.append(message)
+            elif message.key in seen:
+                dropped.add(message.key)
+            else:
+                seen[message.key] = expires_at
+                kept.append(message)
+        return kept, dropped
 
     def _append(self, subscription: _Subscription, messages: Sequence[Message], now: float) -> None:
         for message in messages:

@@ -1,4 +1,4 @@
-"""The NATS JetStream broker: `nats://host:port?prefix=sublim&max_deliveries=N`.
+"""The NATS JetStream broker: `nats://host:port?prefix=sublim&max_deliveries=N&dedupe_window=S`.
 
 Layout (docs/decisions/015-nats-layout.md): one stream per topic, on the single subject
 `<prefix>.topic.<topic>`, with interest retention; one durable pull consumer per subscription
@@ -11,7 +11,9 @@ Leases: the consumer's AckWait follows the lease of the first pull of each broke
 `sublim.broker._nats_leases` makes each delivery's own lease exact while this process lives
 (in-progress acks to hold longer, a nak when it passes). Pulls are JetStream pull requests on
 a private inbox: a no-wait request for what is there, else one waiting request for the first
-message, woken by the server. `Message.key` becomes `Nats-Msg-Id`, de-duplicated by the stream.
+message, woken by the server. `Message.key` becomes `Nats-Msg-Id`, de-duplicated by the stream
+within its `duplicate_window`, which `ensure_subscription` sets to the broker's `dedupe_window`
+(updating a stream created with another one); a PubAck marked `duplicate` names a dropped key.
 """
 
 from __future__ import annotations
@@ -45,14 +47,16 @@ from nats.js.kv import KeyValue
 
 from sublim.broker._nats_leases import Leases
 from sublim.broker._shared import (
+    check_dedupe_window,
     check_delay,
     check_lease,
     check_pull_arguments,
     make_receipt,
     new_lease_token,
+    parse_dedupe_window,
     parse_receipt,
 )
-from sublim.broker.base import Delivery, Message, check_name
+from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message, check_name
 from sublim.errors import BrokerError, Conflict, InvalidInput
 
 log = logging.getLogger("sublim.broker.nats")
@@ -70,6 +74,8 @@ MESSAGE_ID_HEADER = "Nats-Msg-Id"
 #: "Exceeded MaxWaiting" or "Leadership Change" (the next pull asks again).
 _END_STATUSES = {"404", "408", "409"}
 _HEARTBEAT_STATUS = "100"
+#: JetStream's answer to creating a stream that exists with another configuration.
+_STREAM_NAME_IN_USE = 10058
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -81,6 +87,11 @@ class NatsOptions:
     prefix: str = DEFAULT_PREFIX
     #: Deliveries after which a message goes to the dead-letter stream; None: never.
     max_deliveries: int | None = None
+    #: Seconds a published key is remembered: the `duplicate_window` of the topics' streams.
+    dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS
+
+    def __post_init__(self) -> None:
+        check_dedupe_window(self.dedupe_window)
 
 
 def parse_url(url: str) -> NatsOptions:
@@ -90,8 +101,11 @@ def parse_url(url: str) -> NatsOptions:
     if not _PREFIX.match(prefix):
         raise InvalidInput(f"invalid NATS prefix {prefix!r}: letters, digits, '_' or '-'")
     max_deliveries = query.pop("max_deliveries", None)
+    dedupe_window = parse_dedupe_window(query.pop("dedupe_window", None))
     server = urlunsplit(parts._replace(query=urlencode(query)))
-    return NatsOptions(server, prefix, int(max_deliveries) if max_deliveries else None)
+    return NatsOptions(
+        server, prefix, int(max_deliveries) if max_deliveries else None, dedupe_window
+    )
 
 
 def _name_token(name: str) -> str:
@@ -147,7 +161,7 @@ def _checked_receipts(receipts: Sequence[str]) -> Sequence[str]:
 class NatsBroker:
     """Topics and subscriptions in NATS JetStream; see the module's documentation."""
 
-    dedupes_publish = False
+    dedupes_publish = True
 
     def __init__(self, options: NatsOptions) -> None:
         self._options = options
@@ -228,7 +242,9 @@ class NatsBroker:
 
     # -- subscriptions ---------------------------------------------------------------------
 
-    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+    async def ensure_subscription(
+        self, topic: str, subscription: str, *, ephemeral: bool = False
+    ) -> None:
         check_name("topic", topic)
         check_name("subscription", subscription)
         registered = await self._register(topic, subscription)
@@ -279,8 +295,31 @@ class NatsBroker:
             subjects=[self._subject(topic)],
             retention=RetentionPolicy.INTEREST,
             storage=StorageType.FILE,
+            duplicate_window=self._options.dedupe_window,
         )
-        await self._call(self._open_jetstream().add_stream(config))
+        try:
+            await self._call(self._open_jetstream().add_stream(config))
+        except BrokerError as exc:
+            cause = exc.__cause__
+            if not (
+                isinstance(cause, nats.js.errors.BadRequestError)
+                and cause.err_code == _STREAM_NAME_IN_USE
+            ):
+                raise
+            await self._set_duplicate_window(route.stream)
+
+    async def _set_duplicate_window(self, stream: str) -> None:
+        """The stream exists with another configuration (made by an older sublim, by a broker
+        with another `dedupe_window`, or given limits by hand, which it keeps): give it this
+        broker's window."""
+        jetstream = self._open_jetstream()
+        info = await self._call(jetstream.stream_info(stream))
+        window = self._options.dedupe_window
+        if info.config.duplicate_window == window:
+            return
+        log.info("stream %s: duplicate_window %s s -> %s s (dedupe_window)",
+                 stream, info.config.duplicate_window, window)
+        await self._call(jetstream.update_stream(replace(info.config, duplicate_window=window)))
 
     async def _ensure_consumer(self, route: Route) -> None:
         jetstream = self._open_jetstream()
@@ -332,15 +371,18 @@ class NatsBroker:
         if not messages:
             return set()
         jetstream, subject = self._open_jetstream(), self._subject(topic)
-        acks = [
+        pending = [
             await self._call(jetstream.publish_async(subject, bytes(m.data), headers=_headers(m)))
             for m in messages
         ]
         try:
-            await self._call(asyncio.wait_for(asyncio.gather(*acks), REPLY_TIMEOUT))
+            acks = await self._call(asyncio.wait_for(asyncio.gather(*pending), REPLY_TIMEOUT))
         except BrokerError as exc:
             await self._unless_topic_has_no_subscriptions(topic, exc)
-        return set()
+            return set()
+        return {
+            m.key for m, ack in zip(messages, acks, strict=True) if ack.duplicate and m.key
+        }
 
     async def _unless_topic_has_no_subscriptions(self, topic: str, error: BrokerError) -> None:
         """A topic without subscriptions has no stream, so nothing answered: the messages

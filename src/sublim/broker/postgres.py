@@ -14,6 +14,16 @@ earliest leased or delayed message comes due, or until a slow safety-net poll. W
 connection breaks (engine restart), it reconnects with backoff and wakes every waiter.
 
 Times are the database's clock (`now()`), so consumers on machines with skewed clocks agree.
+
+Publishing is de-duplicated by key (`?dedupe_window=SECONDS` in the URL, taken out before
+the DSN reaches the driver): `broker_dedupe` holds (topic, key, published_at), the primary key
+on (topic, key). A keyed publish is still one statement: it upserts its keys
+(`ON CONFLICT DO UPDATE … WHERE published_at <= now() - window`, so a row older than the
+window counts as new) and inserts only the messages whose key it recorded. The same-database
+outbox writes its keys with the same statement. Rows record when a key was published, not
+until when: the window is the publisher's, which the outbox's store does not know. Rows older
+than the window are deleted in bounded batches, at most every `PRUNE_INTERVAL` seconds, by a
+statement of its own before a publish.
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ import hashlib
 import json
 import logging
 import math
+import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +44,7 @@ from sublim import pg_db
 from sublim.broker._shared import (
     Claim,
     Signals,
+    check_dedupe_window,
     check_delay,
     check_lease,
     check_pull_arguments,
@@ -39,8 +52,9 @@ from sublim.broker._shared import (
     new_lease_token,
     parse_numeric_receipt,
     pull_waiting,
+    split_dedupe_window,
 )
-from sublim.broker.base import Delivery, Message, check_name
+from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message, check_name
 from sublim.errors import BrokerError, Conflict
 
 log = logging.getLogger("sublim.broker.postgres")
@@ -48,6 +62,10 @@ log = logging.getLogger("sublim.broker.postgres")
 POOL_SIZE = 10
 #: Seconds between safety-net polls of a waiting pull (notifications do the real work).
 POLL_INTERVAL = 2.0
+#: Seconds between two prunes of `broker_dedupe` by one broker (sooner when one was full) ...
+PRUNE_INTERVAL = 5.0
+#: ... and the rows one prune deletes at most.
+PRUNE_LIMIT = 5000
 
 MIGRATIONS: list[pg_db.Migration] = [
     (
@@ -68,6 +86,17 @@ MIGRATIONS: list[pg_db.Migration] = [
         # ... and a waiting pull asks when the next leased or delayed message comes due.
         "CREATE INDEX broker_messages_due ON broker_messages (subscription, available_at)",
     ),
+    (
+        # The keys published within the dedupe window (the publisher's: a row says when);
+        # compared bytewise ("C"), which is all a key needs and the cheapest.
+        """CREATE TABLE broker_dedupe (
+            topic text COLLATE "C" NOT NULL,
+            key text COLLATE "C" NOT NULL,
+            published_at timestamptz NOT NULL,
+            PRIMARY KEY (topic, key)
+        )""",
+        "CREATE INDEX broker_dedupe_by_age ON broker_dedupe (published_at)",
+    ),
 ]
 
 #: The channel of a subscription: names may be longer than an identifier's 63 bytes.
@@ -85,6 +114,52 @@ inserted AS (
     ORDER BY s.name, m.n
 )
 SELECT pg_notify({_CHANNEL_SQL.format("name")}, '') FROM subscriptions
+"""
+#: Keyed messages: $4 their keys (NULL: none), $5 the window in seconds. The first copy of
+#: each key is recorded (in key order, so that concurrent publishes lock rows in one order)
+#: unless a row of it is younger than the window; only the unkeyed messages and the recorded
+#: copies are inserted. Returns the recorded keys, then one NULL per subscription notified.
+_PUBLISH_KEYED = f"""
+WITH subscriptions AS (
+    SELECT name FROM broker_subscriptions WHERE topic = $1
+),
+sent AS (
+    SELECT data, attributes, key COLLATE "C" AS key, n
+    FROM unnest($2::bytea[], $3::jsonb[], $4::text[])
+        WITH ORDINALITY AS m (data, attributes, key, n)
+),
+firsts AS (
+    SELECT DISTINCT ON (key) key, n FROM sent WHERE key IS NOT NULL ORDER BY key, n
+),
+recorded AS (
+    INSERT INTO broker_dedupe (topic, key, published_at)
+    SELECT $1, key, now() FROM firsts ORDER BY key
+    ON CONFLICT (topic, key) DO UPDATE SET published_at = excluded.published_at
+    WHERE broker_dedupe.published_at <= now() - make_interval(secs => $5)
+    RETURNING key
+),
+kept AS (
+    SELECT data, attributes, n FROM sent WHERE key IS NULL
+    UNION ALL
+    SELECT s.data, s.attributes, s.n
+    FROM sent s JOIN firsts f ON f.n = s.n JOIN recorded r ON r.key = f.key
+),
+inserted AS (
+    INSERT INTO broker_messages (subscription, data, attributes, available_at)
+    SELECT s.name, k.data, k.attributes, now()
+    FROM subscriptions s CROSS JOIN kept k
+    ORDER BY s.name, k.n
+)
+SELECT key FROM recorded
+UNION ALL
+SELECT NULL FROM subscriptions s, LATERAL (SELECT pg_notify({_CHANNEL_SQL.format("s.name")}, '')) n
+"""
+#: Deletes up to $2 keys older than $1 seconds, skipping rows a publish is upserting.
+_PRUNE_KEYS = """
+DELETE FROM broker_dedupe WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM broker_dedupe WHERE published_at <= now() - make_interval(secs => $1)
+    LIMIT $2 FOR UPDATE SKIP LOCKED
+))
 """
 _DROP_SUBSCRIPTION = """
 WITH dropped AS (DELETE FROM broker_messages WHERE subscription = $1)
@@ -134,12 +209,24 @@ def channel_of(subscription: str) -> str:
 
 
 async def insert_messages(
-    conn: asyncpg.Connection, topic: str, messages: Sequence[Message]
-) -> None:
-    """Publish on `conn`, in its transaction if one is open (the same-database outbox)."""
+    conn: asyncpg.Connection,
+    topic: str,
+    messages: Sequence[Message],
+    *,
+    dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
+) -> set[str]:
+    """Publish on `conn`, in its transaction if one is open (the same-database outbox, which
+    records its keys too); returns the keys dropped as published within `dedupe_window`."""
     data = [bytes(message.data) for message in messages]
     attributes = [json.dumps(dict(message.attributes)) for message in messages]
-    await conn.execute(_PUBLISH, topic, data, attributes)
+    keys = [message.key for message in messages]
+    if all(key is None for key in keys):
+        await conn.execute(_PUBLISH, topic, data, attributes)
+        return set()
+    rows = await conn.fetch(_PUBLISH_KEYED, topic, data, attributes, keys, dedupe_window)
+    recorded = {row[0] for row in rows if row[0] is not None}
+    copies = Counter(key for key in keys if key is not None)
+    return {key for key, count in copies.items() if count > 1 or key not in recorded}
 
 
 async def _ensure_subscription(conn: asyncpg.Connection, topic: str, subscription: str) -> str:
@@ -240,13 +327,20 @@ class _Listener:
 class PostgresBroker:
     """A durable broker in a PostgreSQL database, which it may share with the store."""
 
-    dedupes_publish = False
+    dedupes_publish = True
 
     def __init__(
-        self, dsn: str, *, pool_size: int = POOL_SIZE, poll_interval: float = POLL_INTERVAL
+        self,
+        dsn: str,
+        *,
+        pool_size: int = POOL_SIZE,
+        poll_interval: float = POLL_INTERVAL,
+        dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
     ) -> None:
         self.dsn = dsn
+        self.dedupe_window = check_dedupe_window(dedupe_window)
         self._poll_interval = poll_interval
+        self._prune_due_at = 0.0
         self._db = pg_db.PooledDatabase(
             dsn, "broker", MIGRATIONS, pool_size=pool_size, error=BrokerError
         )
@@ -255,7 +349,9 @@ class PostgresBroker:
 
     @classmethod
     def from_url(cls, url: str) -> PostgresBroker:
-        return cls(pg_db.dsn_from_url(url))
+        """`postgresql://…`, optionally with `dedupe_window=SECONDS` in its query."""
+        dsn_url, dedupe_window = split_dedupe_window(url)
+        return cls(pg_db.dsn_from_url(dsn_url), dedupe_window=dedupe_window)
 
     async def open(self) -> None:
         await self._db.open()
@@ -265,7 +361,9 @@ class PostgresBroker:
         self._signals.notify_all()  # waiting pulls wake up to find the broker closed
         await self._listener.close()
 
-    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+    async def ensure_subscription(
+        self, topic: str, subscription: str, *, ephemeral: bool = False
+    ) -> None:
         check_name("topic", topic)
         check_name("subscription", subscription)
         existing = await self._db.run(lambda conn: _ensure_subscription(conn, topic, subscription))
@@ -279,9 +377,29 @@ class PostgresBroker:
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
-        if messages:
-            await self._db.run(lambda conn: insert_messages(conn, topic, messages))
-        return set()
+        if not messages:
+            return set()
+        if time.monotonic() >= self._prune_due_at:
+            await self._prune_keys()
+        window = self.dedupe_window
+        return await self._db.run(
+            lambda conn: insert_messages(conn, topic, messages, dedupe_window=window)
+        )
+
+    async def _prune_keys(self) -> None:
+        """Delete keys older than the window, a bounded batch (and soon another one if it
+        was full). Any publish does it, keyed or not: the outbox records keys but never
+        prunes. A failure is only logged: the publish goes on, the next one prunes again."""
+        self._prune_due_at = time.monotonic() + PRUNE_INTERVAL
+        try:
+            status = await self._db.run(
+                lambda conn: conn.execute(_PRUNE_KEYS, self.dedupe_window, PRUNE_LIMIT)
+            )
+        except BrokerError as exc:
+            log.warning("cannot delete old dedupe keys (%s); a later publish tries again", exc)
+            return
+        if status == f"DELETE {PRUNE_LIMIT}":
+            self._prune_due_at = 0.0
 
     async def pull(
         self, subscription: str, max_messages: int, *, lease: float, wait: float

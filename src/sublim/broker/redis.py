@@ -6,7 +6,9 @@ is atomic. Leases live next to the stream: a ZSET of deadlines and a HASH of lea
 entry, so each delivery has its own lease length, and a receipt (entry id + token) goes stale
 as soon as the entry is handed out again. Claims, acks, nacks and extensions are Lua scripts
 (`sublim.broker._redis_lua`); waiting pullers block in `XREAD` on the stream and on a small
-wake stream that nacks write to, so the engine wakes them. See docs/engines/redis.md.
+wake stream that nacks write to, so the engine wakes them. Publishing is de-duplicated by key
+in the same script: `SET <prefix>:dedupe:<topic>:<key> 1 NX PX <dedupe_window>` per keyed
+message, which is appended only if that set the key. See docs/engines/redis.md.
 """
 
 from __future__ import annotations
@@ -29,14 +31,16 @@ from redis.commands.core import AsyncScript
 
 from sublim.broker import _redis_lua as lua
 from sublim.broker._shared import (
+    check_dedupe_window,
     check_delay,
     check_lease,
     check_pull_arguments,
     make_receipt,
     new_lease_token,
+    parse_dedupe_window,
     parse_receipt,
 )
-from sublim.broker.base import Delivery, Message, check_name
+from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message, check_name
 from sublim.errors import BrokerError, Conflict, InvalidInput
 
 log = logging.getLogger("sublim.broker.redis")
@@ -67,6 +71,11 @@ class RedisOptions:
     url: str
     prefix: str = DEFAULT_PREFIX
     backlog_warning: int = DEFAULT_BACKLOG_WARNING
+    #: Seconds a published key is remembered (`dedupe_window`).
+    dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS
+
+    def __post_init__(self) -> None:
+        check_dedupe_window(self.dedupe_window)
 
 
 def parse_url(url: str) -> RedisOptions:
@@ -76,8 +85,9 @@ def parse_url(url: str) -> RedisOptions:
     if not _PREFIX.match(prefix):
         raise InvalidInput(f"invalid redis key prefix {prefix!r}: letters, digits, '_.-'")
     backlog_warning = int(query.pop("backlog_warning", DEFAULT_BACKLOG_WARNING))
+    dedupe_window = parse_dedupe_window(query.pop("dedupe_window", None))
     redis_url = urlunsplit(parts._replace(query=urlencode(query)))
-    return RedisOptions(redis_url, prefix, backlog_warning)
+    return RedisOptions(redis_url, prefix, backlog_warning, dedupe_window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +163,21 @@ def _receipt_pairs(receipts: Sequence[str]) -> list[str]:
     return [part for receipt in receipts for part in parse_receipt(receipt)]
 
 
+def _publish_arguments(messages: Sequence[Message], options: RedisOptions) -> list[Any]:
+    """The publish script's arguments after prefix and topic: the dedupe window (ms) and
+    (key, data, attributes) triples, or, when no message has a key, 0 and (data, attributes)
+    pairs, the cheaper call of the hot unkeyed path (updates)."""
+    if all(message.key is None for message in messages):
+        pairs = [(bytes(m.data), json.dumps(dict(m.attributes))) for m in messages]
+        return [0, *(value for pair in pairs for value in pair)]
+    triples = [
+        ("" if m.key is None else "#" + m.key, bytes(m.data), json.dumps(dict(m.attributes)))
+        for m in messages
+    ]
+    window = max(_milliseconds(options.dedupe_window), 1)
+    return [window, *(value for triple in triples for value in triple)]
+
+
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
@@ -164,7 +189,7 @@ def _milliseconds(seconds: float) -> int:
 class RedisBroker:
     """Topics and subscriptions in Redis Streams; see the module's documentation."""
 
-    dedupes_publish = False
+    dedupes_publish = True
 
     def __init__(self, options: RedisOptions) -> None:
         self._options = options
@@ -219,7 +244,9 @@ class RedisBroker:
 
     # -- the protocol ----------------------------------------------------------------------
 
-    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+    async def ensure_subscription(
+        self, topic: str, subscription: str, *, ephemeral: bool = False
+    ) -> None:
         check_name("topic", topic)
         check_name("subscription", subscription)
         keys = [self._subscriptions_key(), self._topic_key(topic), self._keys(subscription).stream]
@@ -235,16 +262,14 @@ class RedisBroker:
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
+        dropped: set[str] = set()
         for chunk in _chunks(messages, SCRIPT_BATCH):
-            fields = [
-                value
-                for message in chunk
-                for value in (bytes(message.data), json.dumps(dict(message.attributes)))
-            ]
+            arguments = [self._prefix, topic, *_publish_arguments(chunk, self._options)]
             script = self._open_scripts().publish
-            reply = await self._run(script, [self._topic_key(topic)], [self._prefix, *fields])
+            reply = await self._run(script, [self._topic_key(topic)], arguments)
             self._warn_of_backlog(topic, int(reply[1]))
-        return set()
+            dropped.update(_text(key) for key in reply[2:])
+        return dropped
 
     def _warn_of_backlog(self, topic: str, longest: int) -> None:
         now = time.monotonic()

@@ -7,6 +7,12 @@ message at once: claiming sets `available_at` to the end of the lease and a fres
 
 Pullers wait on a notification: from this process's publishers directly, from other processes
 through a `WakeChannel`; a slow poll remains as a safety net.
+
+Publishing is de-duplicated by key (`sqlite:///path.db?dedupe_window=SECONDS`): the table
+`broker_dedupe` holds (topic, key, published_at) for the keys published within the window,
+written in the publish's transaction; only the messages whose key was new there (or whose
+row was older than the window) are inserted. Each keyed publish deletes a bounded number of
+rows older than the window.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from sublim import sqlite_db
 from sublim.broker._shared import (
     Claim,
     Signals,
+    check_dedupe_window,
     check_delay,
     check_lease,
     check_pull_arguments,
@@ -30,9 +37,10 @@ from sublim.broker._shared import (
     new_lease_token,
     parse_numeric_receipt,
     pull_waiting,
+    split_dedupe_window,
 )
 from sublim.broker._wake import WakeChannel
-from sublim.broker.base import Delivery, Message, check_name
+from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message, check_name
 from sublim.errors import BrokerError, Conflict
 
 T = TypeVar("T")
@@ -52,7 +60,18 @@ MIGRATIONS: list[sqlite_db.Migration] = [
             published_at REAL NOT NULL
         )""",
         "CREATE INDEX broker_messages_due ON broker_messages (subscription, available_at, id)",
-    ]
+    ],
+    [
+        # The keys published within the dedupe window; the window is the publisher's, so a
+        # row records when, not until when.
+        """CREATE TABLE broker_dedupe (
+            topic TEXT NOT NULL,
+            key TEXT NOT NULL,
+            published_at REAL NOT NULL,
+            PRIMARY KEY (topic, key)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX broker_dedupe_by_age ON broker_dedupe (published_at)",
+    ],
 ]
 
 #: Seconds between safety-net polls when cross-process wake-ups work, and when they do not.
@@ -79,6 +98,24 @@ INSERT INTO broker_messages (subscription, data, attributes, available_at, publi
 VALUES (?, ?, ?, ?, ?)
 """
 _HELD = "id = ? AND subscription = ? AND lease_token = ?"
+#: Records a key unless it was published within the window (`:since` = now - window).
+_RECORD_KEY = """
+INSERT INTO broker_dedupe (topic, key, published_at) VALUES (:topic, :key, :now)
+ON CONFLICT (topic, key) DO UPDATE SET published_at = excluded.published_at
+WHERE broker_dedupe.published_at <= :since
+"""
+_PRUNE_KEYS = """
+DELETE FROM broker_dedupe WHERE (topic, key) IN (
+    SELECT topic, key FROM broker_dedupe WHERE published_at <= :since LIMIT :limit
+)
+"""
+#: Rows older than the window that a keyed publish deletes, per keyed message, at least
+#: `MIN_PRUNE`: more than it adds, so that the table stays as small as the window makes it.
+PRUNE_PER_KEY = 2
+MIN_PRUNE = 100
+
+#: A message to insert: its key (None: never de-duplicated), data and attributes (JSON).
+Row = tuple[str | None, bytes, str]
 
 #: A receipt taken apart: (message id, subscription, lease token), the order of `_HELD`.
 HeldKey = tuple[int, str, str]
@@ -109,8 +146,12 @@ def _drop_subscription(conn: sqlite3.Connection, subscription: str) -> None:
         conn.execute("DELETE FROM broker_subscriptions WHERE name = ?", (subscription,))
 
 
-def _insert(conn: sqlite3.Connection, topic: str, rows: list[tuple[bytes, str]]) -> list[str]:
-    """Copy the messages to every subscription of the topic; returns those subscriptions."""
+def _insert(
+    conn: sqlite3.Connection, topic: str, rows: list[Row], window: float, dropped: set[str]
+) -> list[str]:
+    """Copy the messages to every subscription of the topic, leaving out those whose key was
+    published within `window` seconds (their keys are added to `dropped`); returns those
+    subscriptions."""
     now = time.time()
     with sqlite_db.write_transaction(conn):
         subscriptions = [
@@ -119,10 +160,35 @@ def _insert(conn: sqlite3.Connection, topic: str, rows: list[tuple[bytes, str]])
                 "SELECT name FROM broker_subscriptions WHERE topic = ? ORDER BY name", (topic,)
             )
         ]
-        conn.executemany(
-            _INSERT, [(name, *row, now, now) for name in subscriptions for row in rows]
-        )
+        kept = _first_copies(conn, topic, rows, now, now - window, dropped)
+        copies = [(name, *message, now, now) for name in subscriptions for message in kept]
+        conn.executemany(_INSERT, copies)
     return subscriptions
+
+
+def _first_copies(
+    conn: sqlite3.Connection,
+    topic: str,
+    rows: list[Row],
+    now: float,
+    since: float,
+    dropped: set[str],
+) -> list[tuple[bytes, str]]:
+    """The (data, attributes) of the rows to insert: unkeyed ones, and those whose key this
+    records now. Prunes old keys first (a bounded number)."""
+    keys = sum(1 for key, _, _ in rows if key is not None)
+    if keys == 0:
+        return [(data, attributes) for _, data, attributes in rows]
+    limit = max(PRUNE_PER_KEY * keys, MIN_PRUNE)
+    conn.execute(_PRUNE_KEYS, {"since": since, "limit": limit})
+    kept = []
+    parameters = {"topic": topic, "now": now, "since": since}
+    for key, data, attributes in rows:
+        if key is None or conn.execute(_RECORD_KEY, {**parameters, "key": key}).rowcount == 1:
+            kept.append((data, attributes))
+        else:
+            dropped.add(key)
+    return kept
 
 
 def _claim(conn: sqlite3.Connection, subscription: str, max_messages: int, lease: float) -> Claim:
@@ -190,11 +256,18 @@ def _held_keys(subscription: str, receipts: Sequence[str]) -> list[HeldKey]:
 class SqliteBroker:
     """A durable broker in a SQLite file, which it may share with the SQLite store."""
 
-    dedupes_publish = False
+    dedupes_publish = True
 
-    def __init__(self, path: str, *, poll_interval: float | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        poll_interval: float | None = None,
+        dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
+    ) -> None:
         self._path = path
         self._poll_interval = poll_interval
+        self.dedupe_window = check_dedupe_window(dedupe_window)
         self._db: sqlite_db.DbThread | None = None
         self._conn: sqlite3.Connection | None = None
         self._signals = Signals()
@@ -203,7 +276,9 @@ class SqliteBroker:
 
     @classmethod
     def from_url(cls, url: str) -> SqliteBroker:
-        return cls(sqlite_db.path_from_url(url))
+        """`sqlite:///path.db`, optionally `?dedupe_window=SECONDS`."""
+        path_url, dedupe_window = split_dedupe_window(url)
+        return cls(sqlite_db.path_from_url(path_url), dedupe_window=dedupe_window)
 
     async def open(self) -> None:
         if self._db is not None:
@@ -226,7 +301,9 @@ class SqliteBroker:
         if self._wake is not None:
             self._wake.close()
 
-    async def ensure_subscription(self, topic: str, subscription: str) -> None:
+    async def ensure_subscription(
+        self, topic: str, subscription: str, *, ephemeral: bool = False
+    ) -> None:
         check_name("topic", topic)
         check_name("subscription", subscription)
         existing = await self._run(_ensure_subscription, topic, subscription)
@@ -239,10 +316,11 @@ class SqliteBroker:
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
+        dropped: set[str] = set()
         if messages:
-            rows = [(bytes(m.data), json.dumps(dict(m.attributes))) for m in messages]
-            await self._write_and_wake(_insert, topic, rows)
-        return set()
+            rows = [(m.key, bytes(m.data), json.dumps(dict(m.attributes))) for m in messages]
+            await self._write_and_wake(_insert, topic, rows, self.dedupe_window, dropped)
+        return dropped
 
     async def pull(
         self, subscription: str, max_messages: int, *, lease: float, wait: float
