@@ -140,7 +140,8 @@ def redelivery_delays(runs: Sequence[Run], kills: Sequence[Kill]) -> list[float]
 
 
 def cut_short(runs: Sequence[Run], kill: Kill) -> list[Run]:
-    """The runs of the killed process that had started and not ended."""
+    """The runs of the killed executor (in itself or in its worker processes) that had started
+    and never ended."""
     return [r for r in runs if r.pid == kill.pid and r.end is None and r.start <= kill.at]
 
 

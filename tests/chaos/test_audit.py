@@ -114,5 +114,22 @@ def test_figures_count_redelivered_attempts_and_read_as_a_table() -> None:
 
 def test_the_record_file_is_read_back_as_runs_ignoring_a_line_cut_short(tmp_path: Any) -> None:
     record = tmp_path / "runs.txt"
-    record.write_text("start 3 abc 10 1.5\nstart 4 def 10 1.6\nend 3 abc 10 1.7\nend 4 de")
-    assert read_runs(record) == [Run(3, "abc", 10, 1.5, 1.7), Run(4, "def", 10, 1.6, None)]
+    lines = ["start 3 abc 10 10 1.5", "start 4 def 10 12 1.6", "end 3 abc 10 10 1.7", "end 4 de"]
+    record.write_text("\n".join(lines))
+    assert read_runs(record) == [
+        Run(3, "abc", 10, 1.5, 1.7, worker=10),
+        Run(4, "def", 10, 1.6, None, worker=12),
+    ]
+
+
+def test_a_run_in_a_worker_process_is_cut_short_by_the_kill_of_its_executor() -> None:
+    in_child = Run(n=1, token="a", pid=10, start=1.0, end=None, worker=99)
+    again = run(1, pid=11, start=3.5, end=3.6)
+    assert redelivery_delays([in_child, again], [Kill(pid=10, at=2.0)]) == [1.5]
+    assert concurrent_duplicates([in_child, again], [Kill(pid=10, at=2.0)]) == []
+
+
+def test_a_worker_process_that_outlives_its_executor_overlaps_the_run_after_the_kill() -> None:
+    orphan = Run(n=1, token="a", pid=10, start=1.0, end=4.0, worker=99)
+    again = run(1, pid=11, start=3.5, end=3.6)
+    assert concurrent_duplicates([orphan, again], [Kill(pid=10, at=2.0)]) == [again]

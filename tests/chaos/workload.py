@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.chaos.tasks import ChaosAsync, ChaosThread
+from tests.chaos.tasks import ChaosAsync, ChaosProcess, ChaosThread
 
 T = TypeVar("T")
 LABEL = "chaos-n"
@@ -24,8 +24,12 @@ LONG_MS = 2500
 MAX_MS = 300
 
 
+#: Executions go to each pool in turn: the event loop, threads, worker processes.
+TASK_TYPES = (ChaosAsync, ChaosThread, ChaosProcess)
+
+
 def payload_of(n: int, rng: random.Random) -> dict[str, Any]:
-    topic = (ChaosAsync, ChaosThread)[n % 2].topic
+    topic = TASK_TYPES[n % len(TASK_TYPES)].topic
     ms = LONG_MS if n % LONG_EVERY == LONG_EVERY - 1 else rng.randint(0, MAX_MS)
     return {"topic": topic, "payload": {"n": n, "ms": ms}, "labels": {LABEL: str(n)}}
 
