@@ -278,8 +278,12 @@ class Bench:
         assert self.state is not None
         return {
             # the harness runs workers in its own folder and puts it first on PYTHONPATH;
-            # this folder (sublim_noop) must be there too, as an absolute path
-            "PYTHONPATH": str(HERE),
+            # this folder (sublim_noop) must be there too, as an absolute path; and
+            # SUBLIM_BENCH_SRC, when set, names another sublim source tree to measure (an
+            # older commit's src/, for a before/after figure)
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [os.environ.get("SUBLIM_BENCH_SRC"), str(HERE)])
+            ),
             "SUBLIM_STORE_URL": self.state.store,
             "SUBLIM_BROKER_URL": self.state.broker,
             "SUBLIM_LOG_LEVEL": "WARNING",
