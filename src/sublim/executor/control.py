@@ -16,7 +16,7 @@ import re
 from collections import OrderedDict
 from typing import Protocol
 
-from sublim.broker.base import Broker, Delivery
+from sublim.broker.base import Broker
 from sublim.errors import InvalidInput
 from sublim.ids import new_ulid
 from sublim.messages import ClaimAnswers, ControlMessage, decode_control
@@ -26,9 +26,6 @@ log = logging.getLogger("sublim.executor")
 REMEMBERED_CANCELLATIONS = 10_000
 CONTROL_LEASE_SECONDS = 30.0
 CONTROL_WAIT_SECONDS = 1.0
-#: The wait of a control pull while claims wait for their answers: short, because a long
-#: poll on some engines (the Pub/Sub emulator) answers only at its deadline.
-CLAIMS_WAIT_SECONDS = 0.02
 
 
 class Cancellable(Protocol):
@@ -95,7 +92,9 @@ class Control:
 
     async def _receive_once(self) -> None:
         try:
-            deliveries = await self._pull()
+            deliveries = await self.broker.pull(
+                self.subscription, 100, lease=CONTROL_LEASE_SECONDS, wait=CONTROL_WAIT_SECONDS
+            )
         except Exception:
             log.exception("control: pull failed; retrying in 1 s")
             await asyncio.sleep(1.0)
@@ -105,23 +104,6 @@ class Control:
             self._apply(delivery.data)
         if deliveries:
             await self.broker.ack(self.subscription, [d.receipt for d in deliveries])
-
-    async def _pull(self) -> list[Delivery]:
-        """A long wait while no claim waits; else short ones, at most one per
-        `CLAIMS_WAIT_SECONDS` (an engine may answer a short pull at once, empty)."""
-        if not self._claims:
-            return await self._pull_waiting(CONTROL_WAIT_SECONDS)
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        deliveries = await self._pull_waiting(CLAIMS_WAIT_SECONDS)
-        if not deliveries:
-            await asyncio.sleep(max(0.0, began + CLAIMS_WAIT_SECONDS - loop.time()))
-        return deliveries
-
-    async def _pull_waiting(self, wait: float) -> list[Delivery]:
-        return await self.broker.pull(
-            self.subscription, 100, lease=CONTROL_LEASE_SECONDS, wait=wait
-        )
 
     async def _ensure_quietly(self) -> None:
         try:
