@@ -27,12 +27,14 @@ from tests.own_engines import OwnEngine, free_port
 @dataclass(frozen=True)
 class Deployment:
     """Where a run keeps its state; `engine` is the broker's own server, which the driver
-    restarts (None: nothing to restart, as on the embedded default)."""
+    restarts (None: nothing to restart, as on the embedded default); `plan`, when set, is
+    the deployment's own schedule of kills (an engine whose shortest lease is longer)."""
 
     name: str
     store_url: str
     broker_url: str
     engine: OwnEngine | None = None
+    plan: Plan | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ async def run_chaos(deployment: Deployment, folder: Path, setup: Setup | None = 
     driver = Driver(api, executors, deployment.engine, random.Random(setup.seed), record)
     began = time.monotonic()
     async with _processes(api, executors, setup.executors):
-        expected, found = await _work_through_chaos(api, driver, setup)
+        plan = deployment.plan or setup.plan
+        expected, found = await _work_through_chaos(api, driver, setup, plan)
     runs = read_runs(record)
     chaos_run = ChaosRun(
         figures=figures(expected, found, runs, driver.chaos(), time.monotonic() - began),
@@ -98,12 +101,12 @@ async def _processes(api: ApiServer, executors: Executors, count: int) -> AsyncI
 
 
 async def _work_through_chaos(
-    api: ApiServer, driver: Driver, setup: Setup
+    api: ApiServer, driver: Driver, setup: Setup, plan: Plan
 ) -> tuple[dict[int, str], dict[str, dict[str, Any]]]:
     async with httpx.AsyncClient(base_url=api.url, timeout=30.0) as http:
         workload = Workload(http, setup.executions, setup.seed)
         stop = asyncio.Event()
-        chaos = asyncio.create_task(driver.run(setup.plan, stop))
+        chaos = asyncio.create_task(driver.run(plan, stop))
         try:
             await workload.enqueue_all(setup.enqueue_seconds)
             listed = await workload.wait_until_finished(setup.finish_timeout)
