@@ -69,20 +69,10 @@ class ChaosThread(Task):
         return {"n": self.n}
 
 
-class ChaosProcess(Task):
+class ChaosProcess(ChaosThread):
     """Sleeps `ms` milliseconds in a worker process of the executor (the process pool)."""
 
     pool = "process"
-
-    n: int
-    ms: int
-
-    def execute(self) -> dict[str, int]:
-        run = uuid.uuid4().hex[:12]
-        record("start", self.n, run)
-        time.sleep(self.ms / 1000)
-        record("end", self.n, run)
-        return {"n": self.n}
 
 
 node = (
