@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from tests.chaos.audit import Chaos
 from tests.chaos.processes import ApiServer, Executors
 from tests.chaos.record import Kill, read_runs
 from tests.own_engines import OwnEngine
+
+#: How long an executor kill waits for an executor that is running an attempt.
+BUSY_WAIT_SECONDS = 5.0
 
 #: When (seconds from the start of the plan) and what: executor, api or engine.
 Step = tuple[float, str]
@@ -99,10 +103,10 @@ class Driver:
         return actions[name]
 
     def kill_an_executor(self) -> None:
-        """SIGKILL an executor, one running attempts if any is, and start another."""
-        alive = self.executors.alive()
-        busy = {run.pid for run in read_runs(self.record) if run.end is None}
-        victim = self.rng.choice([p for p in alive if p.pid in busy] or alive)
+        """SIGKILL an executor, one running attempts if any is within a few seconds, and start
+        another. (Waiting for a busy one keeps kills from all landing on idle executors while
+        a loaded machine, or an API restart, holds attempts back.)"""
+        victim = self._busy_executor(time.monotonic() + BUSY_WAIT_SECONDS)
         # The moment of the signal, taken before it is sent: a broker that sees the dead
         # connection may redeliver within a millisecond, before `wait()` even returns, and
         # nothing of the victim runs after this moment.
@@ -111,6 +115,16 @@ class Driver:
         victim.wait()
         self.kills.append(Kill(victim.pid, killed_at))
         self.executors.start_chaos_node()
+
+    def _busy_executor(self, deadline: float) -> subprocess.Popen[bytes]:
+        """A live executor running an attempt, waiting for one until `deadline`; then any."""
+        while True:
+            alive = self.executors.alive()
+            busy = {run.pid for run in read_runs(self.record) if run.end is None}
+            running = [p for p in alive if p.pid in busy]
+            if running or time.monotonic() >= deadline:
+                return self.rng.choice(running or alive)
+            time.sleep(0.05)
 
     def restart_api(self) -> None:
         self.api.kill()
