@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -23,10 +23,17 @@ START_TIMEOUT = 30.0
 class DatastoreProcess:
     """`python -m sublim.cli datastore` serving a SQLite file in `directory`."""
 
-    def __init__(self, directory: Path, port: int = 0, *extra_args: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int = 0,
+        *extra_args: str,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.directory = directory
         self.port = port
         self.extra_args = extra_args
+        self.env = dict(env or {})
         self.url = ""
         self._process: subprocess.Popen[str] | None = None
 
@@ -39,7 +46,7 @@ class DatastoreProcess:
         command += ["--store", self.store_url, *self.extra_args]
         log = (self.directory / "datastore.log").open("a")
         self._process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=log, text=True, env=_child_env()
+            command, stdout=subprocess.PIPE, stderr=log, text=True, env=_child_env() | self.env
         )
 
     def wait_ready(self) -> str:

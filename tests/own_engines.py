@@ -96,8 +96,21 @@ def redis_command(data_dir: Path) -> Callable[[int], list[str]]:
     binary = require_binary("redis-server")
     data_dir.mkdir(parents=True, exist_ok=True)
     return lambda port: [
-        binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-        "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
     ]
 
 

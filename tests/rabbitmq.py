@@ -103,7 +103,10 @@ class OwnRabbitNode:
     def start(self) -> None:
         log = open(self.directory / "server.out", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [SERVER], env=self._environment(), stdout=log, stderr=subprocess.STDOUT,
+            [SERVER],
+            env=self._environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self._wait_until_listening()

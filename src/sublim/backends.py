@@ -11,13 +11,17 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from sublim.broker.base import Broker
+from sublim.config import Settings
 from sublim.errors import ConfigError
+from sublim.redaction import redact
 from sublim.store.base import Store
 
 
 class Backend(NamedTuple):
     target: str  # "module:Class"
     extra: str | None  # the `pip install sublim[extra]` that brings its driver
+    #: Its `from_url(url, settings)` reads settings too (the datastore client's credentials).
+    takes_settings: bool = False
 
 
 STORES: dict[str, Backend] = {
@@ -25,8 +29,8 @@ STORES: dict[str, Backend] = {
     "sqlite": Backend("sublim.store.sqlite:SqliteStore", None),
     "postgresql": Backend("sublim.store.postgres:PostgresStore", "postgres"),
     "postgres": Backend("sublim.store.postgres:PostgresStore", "postgres"),
-    "grpc": Backend("sublim.store.remote:RemoteStore", None),
-    "grpcs": Backend("sublim.store.remote:RemoteStore", None),
+    "grpc": Backend("sublim.store.remote:RemoteStore", None, takes_settings=True),
+    "grpcs": Backend("sublim.store.remote:RemoteStore", None, takes_settings=True),
     "firestore": Backend("sublim.store.firestore:FirestoreStore", "gcp"),
 }
 
@@ -46,16 +50,21 @@ BROKERS: dict[str, Backend] = {
 def scheme_of(url: str) -> str:
     scheme = urlsplit(url).scheme
     if not scheme or "://" not in url:
-        raise ConfigError(f"backend URL {url!r} has no scheme (such as sqlite:///sublim.db)")
+        raise ConfigError(
+            f"backend URL {redact(url)!r} has no scheme (such as sqlite:///sublim.db)"
+        )
     return scheme.split("+", 1)[0].lower()
 
 
-def _load(kind: str, registry: dict[str, Backend], url: str) -> Any:
+def _load(
+    kind: str, registry: dict[str, Backend], url: str, settings: Settings | None = None
+) -> Any:
     scheme = scheme_of(url)
     backend = registry.get(scheme)
     if backend is None:
         known = ", ".join(sorted(registry))
-        raise ConfigError(f"unknown {kind} URL scheme {scheme!r} in {url!r}; known: {known}")
+        where = redact(url)
+        raise ConfigError(f"unknown {kind} URL scheme {scheme!r} in {where!r}; known: {known}")
     module_name, class_name = backend.target.split(":")
     try:
         module = importlib.import_module(module_name)
@@ -67,12 +76,14 @@ def _load(kind: str, registry: dict[str, Backend], url: str) -> Any:
             f" ({exc.name} is missing)"
         ) from exc
     cls = getattr(module, class_name)
+    if backend.takes_settings and settings is not None:
+        return cls.from_url(url, settings)
     return cls.from_url(url)
 
 
-def store_from_url(url: str) -> Store:
-    """A store for `url`, not yet opened."""
-    store: Store = _load("store", STORES, url)
+def store_from_url(url: str, settings: Settings | None = None) -> Store:
+    """A store for `url`, not yet opened; `settings` give it what the URL does not say."""
+    store: Store = _load("store", STORES, url, settings)
     return store
 
 

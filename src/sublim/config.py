@@ -7,6 +7,7 @@ are errors.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,8 @@ from sublim.errors import ConfigError
 
 DEFAULT_URL = "sqlite:///./sublim.db"
 DEFAULT_UPDATES_TOPIC = "TaskExecutionUpdates"
+#: Shortest push token or API token accepted: a short one is guessed, an empty one is none.
+MIN_SECRET_LENGTH = 16
 
 
 def _env(name: str, *original: str) -> AliasChoices:
@@ -89,7 +92,7 @@ class Settings(BaseSettings):
     concurrency_limits: dict[str, int] = Field(
         default_factory=dict,
         validation_alias=_env("concurrency_limits"),
-        description='most executions of a topic dispatched or running at once, across all '
+        description="most executions of a topic dispatched or running at once, across all "
         'executors, as JSON: {"Thumbnail": 10}',
     )
     max_attempts: int = Field(
@@ -132,7 +135,8 @@ class Settings(BaseSettings):
     api_tokens: dict[str, list[Literal["read", "write", "admin"]]] = Field(
         default_factory=dict,
         validation_alias=_env("api_tokens"),
-        description='bearer tokens and their scopes, as JSON: {"TOKEN": ["read", "write"]}',
+        description="bearer tokens (16+ characters each) and their scopes, as JSON: "
+        '{"TOKEN": ["read", "write"]}',
     )
     auth: Literal["auto", "required", "off"] = Field(
         "auto",
@@ -142,7 +146,7 @@ class Settings(BaseSettings):
     push_token: str | None = Field(
         None,
         validation_alias=_env("push_token"),
-        description="secret the push route requires (?token=…)",
+        description="secret the push route requires (?token=…), 16+ characters",
     )
     pull_updates: bool = Field(
         True,
@@ -153,12 +157,14 @@ class Settings(BaseSettings):
     push_audience: str | None = Field(
         None,
         validation_alias=_env("push_audience"),
-        description="when set, pushes must carry a Google-signed OIDC token for this audience",
+        description="when set, pushes must carry a Google-signed OIDC token for this audience "
+        "(needs push_service_account)",
     )
     push_service_account: str | None = Field(
         None,
         validation_alias=_env("push_service_account"),
-        description="with push_audience: the service account the OIDC token must name",
+        description="with push_audience (required with it): the service account the OIDC "
+        "token must name",
     )
     push_oidc_certs_url: str = Field(
         "https://www.googleapis.com/oauth2/v1/certs",
@@ -171,6 +177,104 @@ class Settings(BaseSettings):
         validation_alias=_env("max_body_bytes"),
         description="largest request body the API accepts (413 above)",
     )
+    datastore_token: str | None = Field(
+        None,
+        min_length=16,
+        validation_alias=_env("datastore_token"),
+        description="shared secret of the gRPC datastore (16 characters or more): the datastore "
+        "requires it, grpc:// and grpcs:// stores send it",
+    )
+    datastore_tls_cert: Path | None = Field(
+        None,
+        validation_alias=_env("datastore_tls_cert"),
+        description="PEM certificate chain: the datastore's own (it serves TLS); a client's "
+        "own, for mutual TLS",
+    )
+    datastore_tls_key: Path | None = Field(
+        None,
+        validation_alias=_env("datastore_tls_key"),
+        description="PEM private key of datastore_tls_cert",
+    )
+    datastore_tls_ca: Path | None = Field(
+        None,
+        validation_alias=_env("datastore_tls_ca"),
+        description="PEM CA bundle: on the datastore, the CA that client certificates must chain "
+        "to (mutual TLS: clients without one are refused); on a client, the CA that the "
+        "datastore's certificate must chain to (default: the system's)",
+    )
+    datastore_auth: Literal["auto", "platform"] = Field(
+        "auto",
+        validation_alias=_env("datastore_auth"),
+        description="platform: the platform in front of the datastore authenticates every call "
+        "(Cloud Run without --allow-unauthenticated); the datastore may then listen beyond "
+        "loopback without a token, and clients send a Google ID token",
+    )
+    datastore_audience: str | None = Field(
+        None,
+        validation_alias=_env("datastore_audience"),
+        description="with datastore_auth=platform: the audience of the clients' ID tokens "
+        "(default: https://HOST of the store URL)",
+    )
+    idempotency_cache_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=0,
+        validation_alias=_env("idempotency_cache_bytes"),
+        description="memory for first responses kept for Idempotency-Key retries (their JSON "
+        "size); the least recently stored go first, and a larger response is not kept",
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        gt=0,
+        validation_alias=_env("max_header_bytes"),
+        description="largest request line and headers the API reads (431 and closed above)",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("header_timeout_seconds"),
+        description="time a client gets to send a request's line and headers (408 and closed "
+        "after)",
+    )
+    max_connections: int = Field(
+        1000,
+        gt=0,
+        validation_alias=_env("max_connections"),
+        description="open HTTP connections (and requests in progress) above which the API answers "
+        "503; keep it under the process's file descriptor limit",
+    )
+    http_shutdown_seconds: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=_env("http_shutdown_seconds"),
+        description="on SIGTERM/SIGINT, time requests in progress get to finish before they are "
+        "cancelled (event streams end at once)",
+    )
+    max_event_streams: int = Field(
+        500,
+        gt=0,
+        validation_alias=_env("max_event_streams"),
+        description="open event streams in one API process (429 above)",
+    )
+    max_event_streams_per_token: int = Field(
+        50,
+        gt=0,
+        validation_alias=_env("max_event_streams_per_token"),
+        description="open event streams of one API token, or of all anonymous clients (429 above)",
+    )
+    event_stream_seconds: float = Field(
+        300.0,
+        gt=0,
+        validation_alias=_env("event_stream_seconds"),
+        description="lifetime of one event stream; it then ends with `event: reconnect` and the "
+        "client resumes with Last-Event-ID",
+    )
+    event_stream_poll_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias=_env("event_stream_poll_seconds"),
+        description="how often an event stream re-reads the store, for changes recorded by another "
+        "process (another API replica); changes made in this process arrive at once",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("log_level", "LOG_LEVEL"), description="log level"
     )
@@ -179,6 +283,31 @@ class Settings(BaseSettings):
     def _heartbeat_within_lease(self) -> Settings:
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
+        return self
+
+    @model_validator(mode="after")
+    def _secrets_long_enough(self) -> Settings:
+        if self.push_token is not None and _too_short(self.push_token):
+            raise ValueError(
+                f"push_token (SUBLIM_PUSH_TOKEN) must be at least {MIN_SECRET_LENGTH} "
+                f"characters, not {len(self.push_token.strip())}: {_MAKE_ONE}, or unset it"
+            )
+        if any(_too_short(token) for token in self.api_tokens):
+            raise ValueError(
+                "every API token (the keys of api_tokens, SUBLIM_API_TOKENS) must be at least "
+                f"{MIN_SECRET_LENGTH} characters; {_shortest(self.api_tokens)}: {_MAKE_ONE}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _push_identity_complete(self) -> Settings:
+        # An audience alone accepts a token of any Google identity, anyone's push subscription.
+        if self.push_audience == "" or bool(self.push_audience) != bool(self.push_service_account):
+            raise ValueError(
+                "push_audience and push_service_account go together: set both "
+                "(SUBLIM_PUSH_AUDIENCE, and SUBLIM_PUSH_SERVICE_ACCOUNT: the service account "
+                "the push subscription signs its OIDC tokens as), or neither"
+            )
         return self
 
     @property
@@ -198,6 +327,30 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings)
+
+
+_MAKE_ONE = "use a random secret, such as the output of `openssl rand -hex 24`"
+
+
+def _too_short(secret: str) -> bool:
+    return len(secret.strip()) < MIN_SECRET_LENGTH
+
+
+def _shortest(tokens: dict[str, Any]) -> str:
+    """How short the shortest token is, without showing it."""
+    return f"one has {min(len(token.strip()) for token in tokens)} characters"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names the loopback interface only: `localhost`, or an IP literal in
+    127.0.0.0/8 or ::1 (brackets allowed). A name such as `127.attacker.example` is not."""
+    name = host.strip("[]")
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

@@ -9,6 +9,7 @@
     │   ├── IllegalTransition    the status table forbids the change
     │   └── AlreadyExists
     ├── InvalidInput             a payload or a message that does not validate or decode
+    │   └── MessageTooLarge      a message over its broker's `max_message_bytes` (HTTP 413)
     ├── BackendError             a store or broker failed (wrapping the driver's exception)
     │   ├── StoreError
     │   └── BrokerError
@@ -73,6 +74,25 @@ class AlreadyExists(Conflict):
 
 class InvalidInput(SublimError):
     """Input that does not validate: a payload, a message, a query."""
+
+
+class MessageTooLarge(InvalidInput):
+    """A message larger than its broker takes (`Broker.max_message_bytes`): refused before it
+    is sent. From `Broker.publish`, `refused` holds the indexes of the messages refused (the
+    others were published) and `dropped` the keys a dedupe broker dropped among those."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: int,
+        refused: tuple[int, ...] = (),
+        dropped: frozenset[str] = frozenset(),
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.refused = refused
+        self.dropped = dropped
 
 
 class BackendError(SublimError):

@@ -8,6 +8,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from sublim.broker.base import Message
 from sublim.errors import InvalidInput
+from sublim.ids import check_ulid
 from sublim.model import ExecutionRequest, Model, Update
 
 M = TypeVar("M", bound=Model)
@@ -74,8 +75,15 @@ def _decode(kind: type[M], data: bytes) -> M:
 
 
 def decode_request(data: bytes) -> ExecutionRequest:
-    return _decode(ExecutionRequest, data)
+    request = _decode(ExecutionRequest, data)
+    check_ulid("execution id", request.execution_id)
+    check_ulid("task id", request.task_id)
+    return request
 
 
 def decode_update(data: bytes) -> Update:
-    return _decode(Update, data)
+    """The update in `data`; `InvalidInput` if it does not validate or its ids are no ULIDs."""
+    update = _decode(Update, data)
+    check_ulid("execution id", update.execution_id)
+    check_ulid("task id", update.task_id)
+    return update

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 from sublim.errors import AlreadyExists, BackendError, ConfigError, SublimError
+from sublim.redaction import redact
 
 log = logging.getLogger("sublim.postgres")
 
@@ -42,7 +43,7 @@ def dsn_from_url(url: str) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+", 1)[0].lower()
     if scheme not in _SCHEMES:
-        raise ConfigError(f"expected postgresql://USER@HOST:PORT/DATABASE, got {url!r}")
+        raise ConfigError(f"expected postgresql://USER@HOST:PORT/DATABASE, got {redact(url)!r}")
     return "postgresql" + url[len(parts.scheme) :]
 
 

@@ -11,16 +11,23 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sublim.backends import broker_from_url, store_from_url
 from sublim.batching import Batcher
-from sublim.broker.base import Broker, Delivery, Message
+from sublim.broker.base import Broker, Delivery, Message, check_fits, check_name, message_size
+from sublim.caps import check_depends_on, check_labels
 from sublim.config import Settings
-from sublim.errors import BackendError, ExecutionNotFound, IllegalTransition, InvalidInput
+from sublim.errors import (
+    BackendError,
+    ExecutionNotFound,
+    IllegalTransition,
+    InvalidInput,
+    MessageTooLarge,
+)
 from sublim.feed import ChangeFeed
 from sublim.holds import Holds, judge_dependencies
 from sublim.messages import (
@@ -34,6 +41,7 @@ from sublim.messages import (
 )
 from sublim.model import (
     Change,
+    ErrorInfo,
     Event,
     Execution,
     ExecutionRequest,
@@ -107,7 +115,7 @@ class Service:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:
-        store = store_from_url(settings.effective_store_url)
+        store = store_from_url(settings.effective_store_url, settings)
         broker = broker_from_url(settings.broker_url)
         return cls(store, broker, settings)
 
@@ -153,13 +161,18 @@ class Service:
         max_attempts: int | None = None,
     ) -> tuple[TaskRecord, Execution | None]:
         """Create a task; with `execute`, also enqueue its first execution."""
+        check_name("topic", topic)
         task = TaskRecord(
             name=name or topic, topic=topic, payload=payload or {}, labels=labels or {}
         )
+        check_labels(task.labels)
+        first = self._new_execution(task, max_attempts) if execute else None
+        if first is not None:
+            self._check_fits(first)
         task = await self.store.create_task(task)
-        if not execute:
+        if first is None:
             return task, None
-        execution = await self._enqueuer(self._new_execution(task, max_attempts))
+        execution = await self._enqueuer(first)
         return task.model_copy(update={"latest_execution": execution.summary()}), execution
 
     async def get_task(self, task_id: str) -> TaskRecord:
@@ -182,11 +195,14 @@ class Service:
         """Record a new execution of a task and publish it (Initialized → ReadyForDispatch →
         Dispatched). If the process dies between the record and the publish, the sweeper
         publishes it later: a committed execution is never lost. With `depends_on`, it waits
-        Blocked until those executions pass (see `sublim.holds`)."""
+        Blocked until those executions pass (see `sublim.holds`). `MessageTooLarge` when
+        the broker would refuse its request, before anything is stored."""
+        check_depends_on(depends_on)
         task = await self.store.get_task(task_id)
         if depends_on:
             return await self._enqueue_blocked(task, max_attempts, depends_on)
         execution = self._new_execution(task, max_attempts)
+        self._check_fits(execution)
         return await self._enqueuer(execution)
 
     async def _enqueue_blocked(
@@ -194,6 +210,7 @@ class Service:
     ) -> Execution:
         dependencies = await self.holds.dependencies_of(depends_on)
         execution = self._new_execution(task, max_attempts, waiting_on=depends_on)
+        self._check_fits(execution)
         await self.store.create_executions([execution])
         self.feed.publish_created([execution])
         await self.holds.judge_blocked([execution.model_copy(update={"events": ()})])
@@ -212,6 +229,7 @@ class Service:
         task = await self.store.get_task(previous.task_id)
         attempts = max_attempts or previous.max_attempts
         execution = self._new_execution(task, attempts, requested=f"retry of {execution_id}")
+        self._check_fits(execution)
         return await self._enqueuer(execution)
 
     def _new_execution(
@@ -238,6 +256,11 @@ class Service:
             depends_on=tuple(waiting_on),
             events=(first, second),
         )
+
+    def _check_fits(self, execution: Execution) -> None:
+        """`MessageTooLarge` for an execution whose request the broker would refuse."""
+        message = request_message(_request_of(execution))
+        check_fits(message, self.broker.max_message_bytes, "execution request")
 
     async def _dispatch_batch(self, executions: Sequence[Execution]) -> list[Execution]:
         held = [e for e in executions if self.holds.limited(e.topic)]
@@ -296,22 +319,43 @@ class Service:
         return dispatched
 
     async def _publish(self, executions: Sequence[Execution], *, reason: str) -> list[Execution]:
-        held = await self._publish_requests(executions)
-        changes = await self._mark_dispatched(
-            [e.id for e in executions if e.id not in held], reason
-        )
+        """Publish the executions' requests and record them Dispatched; one whose request is
+        over the broker's limit ends Error instead (it could never be published), and the
+        others of its batch go on."""
+        messages = {e.id: request_message(_request_of(e)) for e in executions}
+        fitting, refusals = _by_size(executions, messages, self.broker.max_message_bytes)
+        held = await self._publish_requests(fitting, messages)
+        changes = await self._mark_dispatched([e.id for e in fitting if e.id not in held], reason)
         changes += await self._mark_dispatched(sorted(held), ALREADY_HELD)
+        changes += await self._refuse(refusals)
         current = {change.execution.id: change for change in changes}
         return [_followed_by(e, current.get(e.id)) for e in executions]
 
-    async def _publish_requests(self, executions: Sequence[Execution]) -> set[str]:
+    async def _publish_requests(
+        self, executions: Sequence[Execution], messages: Mapping[str, Message]
+    ) -> set[str]:
         """Publish each execution's request; returns the ids of the executions whose request
         the broker already held, and dropped (a dedupe broker keeps one copy per key)."""
+        by_topic: dict[str, list[Message]] = defaultdict(list)
+        for execution in executions:
+            by_topic[execution.topic].append(messages[execution.id])
         dropped: set[str] = set()
-        for topic, messages in _request_messages(executions).items():
+        for topic, batch in by_topic.items():
             await self._ensure_topic(topic)
-            dropped |= await self.broker.publish(topic, messages)
+            dropped |= await self.broker.publish(topic, batch)
         return {e.id for e in executions if request_key(e.id, e.attempt) in dropped}
+
+    async def _refuse(self, refusals: Sequence[Update]) -> list[Change]:
+        """End Error the executions whose request is too large to publish (so that no
+        sweeper tries again), as an update in the executor's place."""
+        if not refusals:
+            return []
+        for refusal in refusals:
+            log.error("execution %s not published: %s", refusal.execution_id, refusal.reason)
+        modifier = ApplyUpdates(tuple(refusals))
+        changes = await self._modify(modifier.execution_ids, modifier)
+        await self.holds.release(_finished_by(changes))
+        return changes
 
     async def _mark_dispatched(self, ids: Sequence[str], reason: str) -> list[Change]:
         return await self._modify(ids, MarkDispatched(reason)) if ids else []
@@ -475,6 +519,35 @@ def _request_of(execution: Execution) -> ExecutionRequest:
         attempt=execution.attempt,
         max_attempts=execution.max_attempts,
         payload=execution.payload,
+    )
+
+
+def _by_size(
+    executions: Sequence[Execution], messages: Mapping[str, Message], limit: int
+) -> tuple[list[Execution], list[Update]]:
+    """The executions whose request fits `limit`, and an Error update for each other one."""
+    fitting: list[Execution] = []
+    refusals: list[Update] = []
+    for execution in executions:
+        size = message_size(messages[execution.id])
+        if size <= limit:
+            fitting.append(execution)
+        else:
+            refusals.append(_too_large_update(execution, size, limit))
+    return fitting, refusals
+
+
+def _too_large_update(execution: Execution, size: int, limit: int) -> Update:
+    text = f"its request is {size} bytes, more than the broker's limit of {limit} bytes"
+    return Update(
+        execution_id=execution.id,
+        task_id=execution.task_id,
+        attempt=execution.attempt,
+        seq=execution.last_seq + 1,
+        status=S.ERROR,
+        error=ErrorInfo(type=MessageTooLarge.__name__, message=text),
+        complete=True,
+        reason=f"not published: {text}",
     )
 
 

@@ -19,8 +19,10 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PUSH_TOKEN = "push-secret"
-TOKENS = {"reader": ["read"], "writer": ["write"], "boss": ["admin"]}
+#: Secrets are 16 characters or more (shorter ones are refused at start).
+PUSH_TOKEN = "push-secret-0123456789"
+READER, WRITER, BOSS = "reader-0123456789", "writer-0123456789", "boss-0123456789ab"
+TOKENS = {READER: ["read"], WRITER: ["write"], BOSS: ["admin"]}
 STARTUP_SECONDS = 30.0
 
 
@@ -110,7 +112,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
 
 @pytest.fixture(scope="session")
 def secured_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
-    """An API that requires bearer tokens: reader (read), writer (write), boss (admin)."""
+    """An API that requires bearer tokens: READER (read), WRITER (write), BOSS (admin)."""
     env = {"SUBLIM_AUTH": "required", "SUBLIM_API_TOKENS": json.dumps(TOKENS)}
     process = start_api(tmp_path_factory.mktemp("secured-api"), env)
     yield process

@@ -19,8 +19,14 @@ def runnable_examples() -> str:
 
 def test_the_curl_examples_of_the_api_guide_work(api: ApiProcess) -> None:
     env = os.environ | {"API": api.url, "SUBLIM_PUSH_TOKEN": PUSH_TOKEN}
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", runnable_examples()], env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", runnable_examples()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     output = result.stdout
     assert '"topic":"Thumbnail"' in output

@@ -104,7 +104,7 @@ def test_retry_of_an_unfinished_execution_is_a_409(client: httpx.Client, topic: 
 
 
 def test_unknown_execution_ids_are_404_on_every_execution_route(client: httpx.Client) -> None:
-    missing = "/v1/executions/01NOTANEXECUTION0000000000"
+    missing = "/v1/executions/01HZZZZZZZZZZZZZZZZZZZZZZZ"
     assert_problem(client.get(missing), 404)
     assert_problem(client.post(f"{missing}/cancel"), 404)
     assert_problem(client.post(f"{missing}/retry"), 404)

@@ -13,6 +13,7 @@ from sublim.api.idempotency import IdempotencyCache
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
 from sublim.errors import BrokerError, StoreError
+from sublim.ids import new_ulid
 from sublim.service import Service
 from sublim.store.memory import MemoryStore
 from tests.api.conftest import assert_problem
@@ -33,7 +34,7 @@ def app(service: Service) -> FastAPI:
 @pytest.fixture
 async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -44,7 +45,7 @@ async def test_a_store_outage_is_a_503_with_retry_after(
         raise StoreError("database is locked")
 
     monkeypatch.setattr(service.store, "get_task", down)
-    response = await http.get("/v1/tasks/any")
+    response = await http.get("/v1/tasks/01HZZZZZZZZZZZZZZZZZZZZZZZ")
     assert_problem(response, 503)
     assert int(response.headers["retry-after"]) > 0
 
@@ -59,7 +60,7 @@ async def test_an_unexpected_error_is_a_500_without_internals(
         raise RuntimeError("secret internals at 0xdeadbeef")
 
     monkeypatch.setattr(service.store, "get_task", broken)
-    response = await http.get("/v1/tasks/any")
+    response = await http.get("/v1/tasks/01HZZZZZZZZZZZZZZZZZZZZZZZ")
     body = assert_problem(response, 500)
     assert "secret internals" not in response.text
     assert "RuntimeError" not in body["detail"]
@@ -86,7 +87,8 @@ async def test_a_pushed_update_during_a_store_outage_is_a_503_so_that_it_comes_a
         raise StoreError("disk full")
 
     monkeypatch.setattr(service.store, "modify_executions", down)
-    update = {"execution_id": "e", "task_id": "t", "attempt": 1, "seq": 1, "status": "Running"}
+    ids = {"execution_id": new_ulid(), "task_id": new_ulid()}
+    update = ids | {"attempt": 1, "seq": 1, "status": "Running"}
     assert_problem(await http.post("/task_execution_update", json=push_envelope(update)), 503)
 
 

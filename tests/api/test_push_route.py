@@ -82,8 +82,8 @@ def test_a_malformed_envelope_or_update_is_a_400(client: httpx.Client, body: byt
 
 def test_an_update_of_an_unknown_execution_is_acknowledged(client: httpx.Client) -> None:
     update = {
-        "execution_id": "01UNKNOWN00000000000000000",
-        "task_id": "t",
+        "execution_id": "01HZZZZZZZZZZZZZZZZZZZZZZZ",
+        "task_id": "01HZZZZZZZZZZZZZZZZZZZZZZY",
         "attempt": 1,
         "seq": 1,
         "status": "Running",

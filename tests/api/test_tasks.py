@@ -106,7 +106,8 @@ def test_enqueue_depending_on_an_unknown_execution_is_a_422(
     client: httpx.Client, topic: str
 ) -> None:
     task = create_task(client, topic)
-    response = client.post(f"/v1/tasks/{task['id']}/executions", json={"depends_on": ["NOPE"]})
+    unknown = {"depends_on": ["01HZZZZZZZZZZZZZZZZZZZZZZZ"]}
+    response = client.post(f"/v1/tasks/{task['id']}/executions", json=unknown)
     assert_problem(response, 422)
 
 
@@ -119,7 +120,7 @@ def test_a_tasks_executions_list_newest_first(client: httpx.Client, topic: str) 
 
 
 def test_unknown_task_ids_are_404_on_every_task_route(client: httpx.Client) -> None:
-    missing = "/v1/tasks/01NOTATASK0000000000000000"
+    missing = "/v1/tasks/01HZZZZZZZZZZZZZZZZZZZZZZZ"
     assert_problem(client.get(missing), 404)
     assert_problem(client.patch(missing, json={"name": "x"}), 404)
     assert_problem(client.delete(missing), 404)

@@ -47,7 +47,7 @@ def test_the_cli_guides_examples_work(worked_api: ApiProcess) -> None:
     assert "failing by design" in result.stdout
     assert "Cancelled" in result.stdout
     assert "exit 2" in result.stdout
-    assert "error: no task with id 'NO_SUCH_TASK' (404 Not Found)" in result.stderr
+    assert "error: no task with id '01J9ZQ8M4T4B0F7W3X2Y1V6N5K' (404 Not Found)" in result.stderr
     assert "body.topic: String should match pattern" in result.stderr
 
 
@@ -55,7 +55,7 @@ def test_the_cli_guides_examples_work(worked_api: ApiProcess) -> None:
 CLIENT_OUTPUTS = [
     "Passed {'greeting': 'Hello, Ada!'}",
     "['n2', 'n1', 'n0']",
-    "NO_SUCH_TASK no task with id 'NO_SUCH_TASK'",
+    "01J9ZQ8M4T4B0F7W3X2Y1V6N5K no task with id '01J9ZQ8M4T4B0F7W3X2Y1V6N5K'",
     "['Hello, a!', 'Hello, b!', 'Hello, c!']",
 ]
 

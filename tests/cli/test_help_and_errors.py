@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sublim.cli import app
-from tests.api.conftest import ApiProcess, free_port
+from tests.api.conftest import READER, ApiProcess, free_port
 from tests.cli.conftest import Sublim, run_sublim
 
 COMMANDS = [
@@ -62,9 +62,11 @@ def test_an_unreachable_api_exits_3_with_one_line() -> None:
 
 
 def test_an_unknown_id_exits_2_with_the_servers_detail(sublim: Sublim) -> None:
-    ran = sublim("executions", "show", "NOPE")
+    ran = sublim("executions", "show", "01HZZZZZZZZZZZZZZZZZZZZZZZ")
     assert ran.code == 2
-    assert ran.err.strip() == "error: no execution with id 'NOPE' (404 Not Found)"
+    assert ran.err.strip() == (
+        "error: no execution with id '01HZZZZZZZZZZZZZZZZZZZZZZZ' (404 Not Found)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -97,7 +99,7 @@ def test_watch_wants_an_execution_or_a_task(sublim: Sublim) -> None:
 def test_a_missing_token_exits_2_and_a_token_from_the_env_works(secured_api: ApiProcess) -> None:
     refused = run_sublim(secured_api.url, "tasks", "list")
     allowed = run_sublim(
-        secured_api.url, "tasks", "list", "--json", env={"SUBLIM_API_TOKEN": "reader"}
+        secured_api.url, "tasks", "list", "--json", env={"SUBLIM_API_TOKEN": READER}
     )
     assert refused.code == 2
     assert "401" in refused.err

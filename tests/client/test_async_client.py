@@ -9,7 +9,7 @@ import pytest
 import sublim
 from sublim.errors import AuthError, Conflict, ExecutionNotFound, TaskNotFound, Unreachable
 from sublim.model import Event, TaskStatus
-from tests.api.conftest import ApiProcess, free_port, push, update_of
+from tests.api.conftest import READER, ApiProcess, free_port, push, update_of
 
 
 async def test_tasks_are_created_read_updated_listed_and_deleted(
@@ -62,10 +62,10 @@ async def test_errors_are_the_same_as_the_sync_clients(
     with pytest.raises(Conflict):
         await async_client.retry(execution.id)
     with pytest.raises(ExecutionNotFound):
-        await async_client.get_execution("NOPE")
-    async with sublim.AsyncClient(secured_api.url, "reader") as reader:
+        await async_client.get_execution("01HZZZZZZZZZZZZZZZZZZZZZZZ")
+    async with sublim.AsyncClient(secured_api.url, READER) as reader:
         with pytest.raises(AuthError):
-            await reader.delete_task("any")
+            await reader.delete_task("01HZZZZZZZZZZZZZZZZZZZZZZZ")
     async with sublim.AsyncClient(f"http://127.0.0.1:{free_port()}") as nobody:
         with pytest.raises(Unreachable):
             await nobody.readyz()

@@ -20,18 +20,21 @@ from sublim.errors import (
     TaskNotFound,
     Unreachable,
 )
-from tests.api.conftest import ApiProcess, free_port
+from tests.api.conftest import BOSS, READER, ApiProcess, free_port
+
+#: A well-formed id that names nothing (a malformed one is a 422, not a 404).
+MISSING = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
 
 
 def test_an_unknown_task_raises_task_not_found_with_the_servers_detail(
     client: sublim.Client,
 ) -> None:
     with pytest.raises(TaskNotFound) as raised:
-        client.get_task("NOPE")
+        client.get_task(MISSING)
     assert isinstance(raised.value, ApiError)
     assert raised.value.status_code == 404
-    assert raised.value.detail == "no task with id 'NOPE'"
-    assert raised.value.task_id == "NOPE"
+    assert raised.value.detail == f"no task with id {MISSING!r}"
+    assert raised.value.task_id == MISSING
 
 
 @pytest.mark.parametrize("action", ["get_execution", "cancel", "retry", "events"])
@@ -39,21 +42,21 @@ def test_an_unknown_execution_raises_execution_not_found(
     client: sublim.Client, action: str
 ) -> None:
     with pytest.raises(ExecutionNotFound) as raised:
-        getattr(client, action)("NOPE")
-    assert raised.value.execution_id == "NOPE"
-    assert "NOPE" in str(raised.value)
+        getattr(client, action)(MISSING)
+    assert raised.value.execution_id == MISSING
+    assert MISSING in str(raised.value)
 
 
 def test_enqueueing_for_an_unknown_task_raises_task_not_found(client: sublim.Client) -> None:
     with pytest.raises(TaskNotFound):
-        client.enqueue("NOPE")
+        client.enqueue(MISSING)
 
 
 def test_streaming_an_unknown_execution_raises_execution_not_found(
     client: sublim.Client,
 ) -> None:
     with pytest.raises(ExecutionNotFound):
-        list(client.stream_events("NOPE"))
+        list(client.stream_events(MISSING))
 
 
 def test_cancelling_a_finished_execution_raises_conflict(client: sublim.Client, topic: str) -> None:
@@ -105,7 +108,7 @@ def test_an_unknown_token_raises_auth_error_401(secured_api: ApiProcess) -> None
 
 
 def test_a_token_without_the_scope_raises_auth_error_403(secured_api: ApiProcess) -> None:
-    with sublim.Client(secured_api.url, "reader") as reader:
+    with sublim.Client(secured_api.url, READER) as reader:
         assert reader.list_tasks().items is not None
         with pytest.raises(AuthError) as raised:
             reader.create_task("Thumbnail")
@@ -117,7 +120,7 @@ def test_the_token_is_read_from_the_environment(
     secured_api: ApiProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SUBLIM_API_URL", secured_api.url)
-    monkeypatch.setenv("SUBLIM_API_TOKEN", "boss")
+    monkeypatch.setenv("SUBLIM_API_TOKEN", BOSS)
     with sublim.Client() as from_env:
         assert from_env.create_task("FromEnv").topic == "FromEnv"
 

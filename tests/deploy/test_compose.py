@@ -98,6 +98,20 @@ def test_the_api_refuses_to_start_without_tokens() -> None:
         resolved(service("api")["environment"]["SUBLIM_API_TOKENS"], {})
 
 
+def test_the_api_and_the_datastore_take_the_datastore_token_from_the_shell() -> None:
+    for name in ("api", "datastore"):
+        assert service(name)["environment"]["SUBLIM_DATASTORE_TOKEN"] is None, name
+    assert "SUBLIM_DATASTORE_TOKEN" not in service("executor")["environment"]
+
+
+def test_the_datastore_and_postgres_are_on_an_internal_network_the_executor_is_not_on() -> None:
+    assert compose()["networks"]["backend"] == {"internal": True}
+    assert service("datastore")["networks"] == service("postgres")["networks"] == ["backend"]
+    assert "backend" in service("api")["networks"]
+    assert "backend" not in service("executor")["networks"]
+    assert "ports" not in service("datastore")
+
+
 # The commands, run here
 
 
@@ -128,9 +142,23 @@ async def engines() -> AsyncIterator[tuple[str, str]]:
         yield store_url, broker_url
 
 
-def stack_env(spec: dict[str, Any], store_url: str, broker_url: str) -> dict[str, str]:
-    given = {"SUBLIM_API_TOKENS": json.dumps({"compose-test": ["read"]})}
-    env = {key: resolved(str(value), given) for key, value in spec["environment"].items()}
+DATASTORE_TOKEN = "compose-datastore-token-0123"
+SHELL = {
+    "SUBLIM_API_TOKENS": json.dumps({"compose-test-token-0123": ["read"]}),
+    "SUBLIM_DATASTORE_TOKEN": DATASTORE_TOKEN,
+}
+
+
+def stack_env(
+    spec: dict[str, Any], store_url: str, broker_url: str, shell: Mapping[str, str] = SHELL
+) -> dict[str, str]:
+    """The service's environment as compose makes it from `shell`: a key without a value
+    takes the shell's, or is left out."""
+    env = {
+        key: shell[key] if value is None else resolved(str(value), shell)
+        for key, value in spec["environment"].items()
+        if value is not None or key in shell
+    }
     return env | {"SUBLIM_STORE_URL": store_url, "SUBLIM_BROKER_URL": broker_url}
 
 
@@ -154,6 +182,17 @@ async def test_the_datastore_service_serves_and_passes_its_healthcheck(
     with running(local_command(spec["command"], ports, store_url), env, tmp_path) as process:
         wait_port(ports["50051"], process)
         run_probe(spec["healthcheck"]["test"], ports, env)
+
+
+def test_the_datastore_service_refuses_to_start_without_its_token() -> None:
+    store_url, broker_url = "postgresql://sublim@127.0.0.1:1/unused", "memory://"
+    spec, ports = service("datastore"), {"50051": free_port()}
+    shell = {k: v for k, v in SHELL.items() if k != "SUBLIM_DATASTORE_TOKEN"}
+    env = clean_env(**stack_env(spec, store_url, broker_url, shell))
+    command = local_command(spec["command"], ports, store_url)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "SUBLIM_DATASTORE_TOKEN" in result.stderr
 
 
 async def test_the_executor_service_runs_the_bundled_node(

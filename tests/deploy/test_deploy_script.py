@@ -23,7 +23,8 @@ INDEXES = DEPLOY / "gcp" / "firestore.indexes.json"
 RUN_URL = "https://{service}-abc123-ew.a.run.app"
 
 #: A gcloud that records each call (one JSON list per line), keeps each --env-vars-file,
-#: answers `run services describe` with a URL and `firestore databases describe` with "absent".
+#: answers `run services describe` with a URL, `projects describe` with a project number and
+#: `firestore databases describe` with "absent".
 RECORDING_GCLOUD = f"""#!{sys.executable}
 import json, os, shutil, sys
 args = sys.argv[1:]
@@ -37,6 +38,8 @@ with open(log, "a") as out:
     out.write(json.dumps(args) + "\\n")
 if args[:3] == ["run", "services", "describe"]:
     print({RUN_URL!r}.format(service=args[3]))
+if args[:2] == ["projects", "describe"]:
+    print("123456789")
 if args[:3] == ["firestore", "databases", "describe"]:
     sys.exit(1)
 """
@@ -125,6 +128,25 @@ def test_the_datastore_serves_grpc_on_firestore_inside_the_project(deployed: Pat
     env = env_file_of(call)
     assert env["SUBLIM_STORE_URL"] == "firestore://my-project"
     assert env["SUBLIM_DATASTORE_PORT"] == "8080"
+
+
+API_ACCOUNT = "123456789-compute@developer.gserviceaccount.com"
+
+
+def test_the_datastore_takes_only_calls_that_cloud_runs_iam_let_through(deployed: Path) -> None:
+    call = deploy_of(deployed, "sublim-datastore")
+    assert "--no-allow-unauthenticated" in call
+    assert "--allow-unauthenticated" not in call
+    assert env_file_of(call)["SUBLIM_DATASTORE_AUTH"] == "platform"
+
+
+def test_only_the_apis_service_account_may_invoke_the_datastore(deployed: Path) -> None:
+    [grant] = [c for c in calls(deployed) if c[:3] == ["run", "services", "add-iam-policy-binding"]]
+    assert grant[3] == "sublim-datastore"
+    assert {f"--member=serviceAccount:{API_ACCOUNT}", "--role=roles/run.invoker"} <= set(grant)
+    api = deploy_of(deployed, "sublim-api")
+    assert f"--service-account={API_ACCOUNT}" in api
+    assert env_file_of(api)["SUBLIM_DATASTORE_AUTH"] == "platform"
 
 
 def test_the_api_reaches_the_datastore_over_tls_and_takes_updates_by_push(deployed: Path) -> None:

@@ -192,3 +192,23 @@ def test_the_executor_pattern_runs_the_users_module_from_the_working_directory(
     with running([str(BIN / "sublim"), *command], env, tmp_path) as process:
         time.sleep(3)
         assert process.poll() is None, (tmp_path / "process.log").read_text()
+
+
+def test_the_executors_application_code_is_owned_by_root_not_the_runtime_user() -> None:
+    """The code and /app belong to root (COPY without --chown; /app chowned while root):
+    the runtime user can import them, not rewrite them or drop a module beside them."""
+    runtime_user = of_kind(DEPLOY / "Dockerfile", "USER")[-1].split(":")[0]
+    user, app_chowned = runtime_user, False
+    for instruction in instructions(DEPLOY / "Dockerfile.executor"):
+        if instruction.keyword == "USER":
+            user = instruction.arguments.split(":")[0]
+        chown = re.search(r"--chown=([^:\s]+)", instruction.arguments)
+        if instruction.keyword in {"COPY", "ADD"}:
+            assert chown is None or chown.group(1) in {"0", "root"}, instruction.arguments
+        if instruction.keyword == "RUN" and re.search(
+            r"chown (root|0):(root|0) /app\b", instruction.arguments
+        ):
+            assert user in {"0", "root"}, "chown /app needs root"
+            app_chowned = True
+    assert app_chowned, "/app is the runtime user's home: make it root's"
+    assert user == runtime_user

@@ -26,7 +26,7 @@ from tests.e2e.conftest import ExecutorProcesses
 from tests.gcp_emulators import fresh_firestore_project, require_pubsub_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
-PUSH_TOKEN = "e2e-push-token"
+PUSH_TOKEN = "e2e-push-token-0123456789"
 #: Pushes answered with an error this often are dead-lettered.
 PUSH_MAX_DELIVERIES = 5
 TASK_TOPICS = ("Noop", "Nap")

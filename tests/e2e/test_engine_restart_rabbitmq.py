@@ -64,8 +64,11 @@ def passes(execution: Execution) -> int:
 
 
 async def test_a_restart_of_rabbitmq_mid_run_loses_and_duplicates_nothing(
-    service: Service, executors: ExecutorProcesses, record_file: Path,
-    rabbit_node: OwnRabbitNode, tmp_path: Path,
+    service: Service,
+    executors: ExecutorProcesses,
+    record_file: Path,
+    rabbit_node: OwnRabbitNode,
+    tmp_path: Path,
 ) -> None:
     executors.start()
     ids = await enqueue(service, "Nap", [{"n": n, "seconds": 0.1} for n in range(TASKS)])

@@ -140,11 +140,11 @@ async def test_the_service_runs_an_execution_through_the_datastore_with_named_mo
 
 async def test_missing_objects_come_back_as_not_found_with_their_ids(served: Served) -> None:
     with pytest.raises(TaskNotFound) as missing_task:
-        await served.client.get_task("01HNOTASK")
+        await served.client.get_task("01HZZZZZZZZZZZZZZZZZZZZZZT")
     with pytest.raises(ExecutionNotFound) as missing_execution:
-        await served.client.get_execution("01HNOEXECUTION")
-    assert missing_task.value.task_id == "01HNOTASK"
-    assert missing_execution.value.execution_id == "01HNOEXECUTION"
+        await served.client.get_execution("01HZZZZZZZZZZZZZZZZZZZZZZE")
+    assert missing_task.value.task_id == "01HZZZZZZZZZZZZZZZZZZZZZZT"
+    assert missing_execution.value.execution_id == "01HZZZZZZZZZZZZZZZZZZZZZZE"
 
 
 async def test_a_taken_id_comes_back_as_already_exists(served: Served) -> None:
@@ -173,7 +173,7 @@ class BrokenStore(MemoryStore):
 async def test_a_failing_store_behind_the_datastore_is_a_store_error() -> None:
     async for client in serving(BrokenStore(), lambda port: f"grpc://127.0.0.1:{port}"):
         with pytest.raises(StoreError, match="UNAVAILABLE: disk I/O error"):
-            await client.get_task("01HANY")
+            await client.get_task("01HZZZZZZZZZZZZZZZZZZZZZZZ")
 
 
 # TLS
@@ -185,10 +185,26 @@ def certificate(tmp_path: Path) -> TlsFiles:
         pytest.skip("openssl is not installed: cannot make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return TlsFiles(cert=cert, key=key)
 

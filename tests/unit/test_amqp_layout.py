@@ -35,8 +35,12 @@ def test_deliveries_add_the_count_before_a_delay_to_the_returns_since() -> None:
 
 def test_attributes_leave_out_the_headers_rabbitmq_and_the_broker_add() -> None:
     headers = {
-        "kind": "test", "raw": b"bytes", "x-delivery-count": 1, "x-sublim-deliveries": 2,
-        "x-death": [], "x-first-death-reason": "expired",
+        "kind": "test",
+        "raw": b"bytes",
+        "x-delivery-count": 1,
+        "x-sublim-deliveries": 2,
+        "x-death": [],
+        "x-first-death-reason": "expired",
     }
     assert attributes_of(headers) == {"kind": "test", "raw": "bytes"}
 

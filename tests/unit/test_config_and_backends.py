@@ -21,7 +21,7 @@ def test_environment_overrides_a_config_file_and_flags_override_both(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "sublim.toml"
-    config.write_text('lease_seconds = 40\nmax_attempts = 7\nport = 9001\n')
+    config.write_text("lease_seconds = 40\nmax_attempts = 7\nport = 9001\n")
     monkeypatch.setenv("SUBLIM_MAX_ATTEMPTS", "5")
     settings = load_settings(config, port=9002)
     assert (settings.lease_seconds, settings.max_attempts, settings.port) == (40, 5, 9002)

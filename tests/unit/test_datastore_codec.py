@@ -89,9 +89,16 @@ def test_a_patch_keeps_which_fields_it_sets(patch: TaskPatch) -> None:
 def test_queries_with_every_filter_survive_the_trip() -> None:
     tasks = TaskQuery(topic="T", labels={"a": "b"}, status=S.RUNNING, limit=7, cursor="c")
     executions = ExecutionQuery(
-        task_id="t", topic="T", statuses=frozenset({S.RUNNING, S.BLOCKED}), created_after=at(1),
-        created_before=at(2), heartbeat_before=at(3), waiting_on="01DEP", oldest_first=True,
-        limit=9, cursor="c",
+        task_id="t",
+        topic="T",
+        statuses=frozenset({S.RUNNING, S.BLOCKED}),
+        created_after=at(1),
+        created_before=at(2),
+        heartbeat_before=at(3),
+        waiting_on="01DEP",
+        oldest_first=True,
+        limit=9,
+        cursor="c",
     )
     assert codec.task_query_from_pb(codec.task_query_to_pb(tasks)) == tasks
     assert codec.execution_query_from_pb(codec.execution_query_to_pb(executions)) == executions
@@ -218,7 +225,9 @@ def test_the_committed_generated_modules_match_a_fresh_generation(tmp_path: Path
     subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True)
     fresh = sorted((tmp_path / "sublim" / "datastore").glob("datastore_pb2*"))
     assert [path.name for path in fresh] == [
-        "datastore_pb2.py", "datastore_pb2.pyi", "datastore_pb2_grpc.py"
+        "datastore_pb2.py",
+        "datastore_pb2.pyi",
+        "datastore_pb2_grpc.py",
     ]
     committed = ROOT / "src" / "sublim" / "datastore"
     stale = [p.name for p in fresh if p.read_bytes() != (committed / p.name).read_bytes()]

@@ -19,10 +19,13 @@ from fastapi.openapi.utils import get_openapi
 
 from sublim.api import events, routes_executions, routes_ops, routes_tasks, updates
 from sublim.api.auth import Authenticator, auth_dependencies
+from sublim.api.hosts import LoopbackHostsOnly
 from sublim.api.idempotency import IdempotencyCache
 from sublim.api.limits import BodyLimit
 from sublim.api.metrics import Metrics, RequestMetrics
 from sublim.api.problems import PROBLEM_JSON, install_problem_handlers
+from sublim.api.push_oidc import require_google_auth
+from sublim.api.streams import StreamSlots
 from sublim.config import Settings
 from sublim.service import Service
 
@@ -105,8 +108,11 @@ def _include_routes(app: FastAPI, authenticator: Authenticator) -> None:
 def create_app(service: Service, settings: Settings, *, manage_service: bool = True) -> FastAPI:
     """The HTTP API over `service`. With `manage_service` (the default) the app's lifespan
     opens and closes the service and runs its background loops; `sublim up`, which runs
-    them itself, passes False. `ConfigError` if authentication is required without tokens."""
+    them itself, passes False. `ConfigError` if authentication is required without tokens,
+    or if `push_audience` is set without google-auth (the `gcp` extra)."""
     authenticator = Authenticator.from_settings(settings)
+    if settings.push_audience is not None:
+        require_google_auth()
     metrics = Metrics()
     service.feed.listen(metrics.count_change)
     app = FastAPI(
@@ -120,10 +126,13 @@ def create_app(service: Service, settings: Settings, *, manage_service: bool = T
     app.state.settings = settings
     app.state.authenticator = authenticator
     app.state.metrics = metrics
-    app.state.idempotency = IdempotencyCache()
+    app.state.idempotency = IdempotencyCache(max_bytes=settings.idempotency_cache_bytes)
+    app.state.event_streams = StreamSlots.from_settings(settings)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    if not authenticator.required:
+        app.add_middleware(LoopbackHostsOnly)  # outermost: before anything reads the request
     _include_routes(app, authenticator)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

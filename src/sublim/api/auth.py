@@ -16,10 +16,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from sublim.config import Settings
+from sublim.config import Settings, is_loopback
 from sublim.errors import ConfigError
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REALM = 'Bearer realm="sublim"'
 
@@ -27,7 +26,8 @@ bearer_scheme = HTTPBearer(auto_error=False, description="an API token of settin
 
 
 def listens_on_loopback_only(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    """`localhost` or a loopback IP literal; a name such as `127.attacker.example` is not."""
+    return is_loopback(host)
 
 
 def auth_required(settings: Settings) -> bool:

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from sublim.api.idempotency import REPLAYED_HEADER, IdempotencyCache, Produce, fingerprint_of
+from sublim.api.ids import Ulid
 from sublim.api.schemas import Problem
 from sublim.model import TaskStatus
 from sublim.service import Service
@@ -23,7 +24,7 @@ def get_service(request: Request) -> Service:
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")]
-Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+Cursor = Annotated[Ulid | None, Query(description="next_cursor of the previous page")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -87,4 +88,6 @@ async def idempotent(request: Request, key: str | None, body: str, produce: Prod
     cache_key = fingerprint_of(who, request.method, request.url.path, key)
     outcome = await cache.run(cache_key, fingerprint_of(body), produce)
     headers = {REPLAYED_HEADER: "true"} if outcome.replayed else {}
-    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
+    return Response(
+        outcome.content, status_code=outcome.status, headers=headers, media_type="application/json"
+    )

@@ -1,16 +1,18 @@
 """`Idempotency-Key`: a retried POST with the same key gets the first response back.
 
-Responses are kept in this process, in a bounded cache with a time to live (see
-docs/decisions/ for why, and for the limit: API replicas do not share it). Only successful
-(2xx) responses are kept: a request that failed may be retried for real. A key reused with
-a different request is a 422; a retry that arrives while the first is still running waits
-for it.
+Responses are kept in this process, in a cache bounded by bytes (the JSON-encoded bodies) and
+entries, with a time to live (see docs/decisions/003 for why, and for the limit: API
+replicas do not share it). Only successful (2xx) responses are kept: a request that failed
+may be retried for real. A response larger than the whole budget is not kept (its retry runs
+again). A key reused with a different request is a 422; a retry that arrives while the first
+is still running waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -21,6 +23,7 @@ from sublim.errors import InvalidInput
 
 DEFAULT_TTL_SECONDS = 24 * 3600.0
 DEFAULT_MAX_ENTRIES = 10_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 Produce = Callable[[], Awaitable[tuple[int, Any]]]
@@ -30,14 +33,16 @@ Produce = Callable[[], Awaitable[tuple[int, Any]]]
 class StoredResponse:
     fingerprint: str
     status: int
-    body: Any
+    content: bytes
     expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """A response: its status and JSON-encoded body, and whether it is a replay."""
+
     status: int
-    body: Any
+    content: bytes
     replayed: bool
 
 
@@ -45,20 +50,36 @@ def fingerprint_of(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+def encode_json(body: Any) -> bytes:
+    """`body` as Starlette's JSONResponse encodes it."""
+    return json.dumps(
+        body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode()
+
+
 class IdempotencyCache:
-    """First responses by key, least recently stored evicted first, expiring after `ttl`."""
+    """First responses by key, least recently stored evicted first, expiring after `ttl`,
+    holding at most `max_entries` responses and `max_bytes` of response bodies."""
 
     def __init__(
         self,
         ttl: float = DEFAULT_TTL_SECONDS,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._clock = clock
         self._stored: OrderedDict[str, StoredResponse] = OrderedDict()
+        self._bytes = 0
         self._running: dict[str, asyncio.Future[None]] = {}
+
+    @property
+    def size_bytes(self) -> int:
+        """The bytes of the stored response bodies."""
+        return self._bytes
 
     async def run(self, key: str, fingerprint: str, produce: Produce) -> Outcome:
         """The stored response of `key`, or `produce`'s, stored if successful."""
@@ -74,11 +95,11 @@ class IdempotencyCache:
         self._running[key] = done
         try:
             status, body = await produce()
+            content = encode_json(body)
             if 200 <= status < 300:
-                self._store(
-                    key, StoredResponse(fingerprint, status, body, self._clock() + self.ttl)
-                )
-            return Outcome(status, body, replayed=False)
+                expires_at = self._clock() + self.ttl
+                self._store(key, StoredResponse(fingerprint, status, content, expires_at))
+            return Outcome(status, content, replayed=False)
         finally:
             del self._running[key]
             done.set_result(None)
@@ -86,15 +107,23 @@ class IdempotencyCache:
     def _lookup(self, key: str) -> StoredResponse | None:
         stored = self._stored.get(key)
         if stored is not None and stored.expires_at <= self._clock():
-            del self._stored[key]
+            self._forget(key)
             return None
         return stored
 
     def _store(self, key: str, stored: StoredResponse) -> None:
+        if len(stored.content) > self.max_bytes:
+            return
+        self._forget(key)
         self._stored[key] = stored
-        self._stored.move_to_end(key)
-        while len(self._stored) > self.max_entries:
-            self._stored.popitem(last=False)
+        self._bytes += len(stored.content)
+        while len(self._stored) > self.max_entries or self._bytes > self.max_bytes:
+            self._forget(next(iter(self._stored)))
+
+    def _forget(self, key: str) -> None:
+        stored = self._stored.pop(key, None)
+        if stored is not None:
+            self._bytes -= len(stored.content)
 
     def __len__(self) -> int:
         return len(self._stored)
@@ -103,4 +132,4 @@ class IdempotencyCache:
 def _replay(stored: StoredResponse, fingerprint: str) -> Outcome:
     if stored.fingerprint != fingerprint:
         raise InvalidInput("this Idempotency-Key was used with a different request")
-    return Outcome(stored.status, stored.body, replayed=True)
+    return Outcome(stored.status, stored.content, replayed=True)

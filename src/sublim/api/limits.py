@@ -1,17 +1,78 @@
-"""The request body limit: 413 above `max_body_bytes`, by Content-Length or as it streams."""
+"""The request body limit: 413 above `max_body_bytes`, by Content-Length or as it streams.
+
+A response sent before the request's body was read (the 413 itself, a 401, ...) first
+reads and discards the rest of the body, up to `DRAIN_BYTES` and `DRAIN_SECONDS`: a client
+that sends its whole body before reading (Python's urllib) would otherwise see the
+connection reset, the kernel discarding the unread body and the answer with it. A body too
+large or too slow to drain, or one the client waits to send (`Expect: 100-continue`), is not
+read: the answer says `Connection: close` instead.
+"""
 
 from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sublim.api.problems import BodyTooLarge, problem
 
+DRAIN_BYTES = 64 * 1024 * 1024
+DRAIN_SECONDS = 10.0
+
+
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
+    for name, value in scope.get("headers", ()):
+        if name == wanted:
+            return bytes(value)
+    return None
+
 
 def _declared_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
+    value = _header(scope, b"content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+@dataclass(slots=True)
+class _Body:
+    """What is known of one request's body: whether some of it is still unread."""
+
+    unread: bool
+    declared: int | None
+    expects_continue: bool
+
+    @classmethod
+    def of(cls, scope: Scope) -> _Body:
+        declared = _declared_length(scope)
+        chunked = (_header(scope, b"transfer-encoding") or b"").lower() == b"chunked"
+        expect = (_header(scope, b"expect") or b"").lower() == b"100-continue"
+        return cls(unread=bool(declared) or chunked, declared=declared, expects_continue=expect)
+
+    def saw(self, message: Message) -> None:
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            self.unread = False
+
+    def drainable(self) -> bool:
+        too_large = self.declared is not None and self.declared > DRAIN_BYTES
+        return not (self.expects_continue or too_large)
+
+
+async def _discard(body: _Body, receive: Receive) -> bool:
+    """Read and drop the rest of the body; False if it is over the bounds."""
+    discarded = 0
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while body.unread and discarded <= DRAIN_BYTES:
+                message = await receive()
+                body.saw(message)
+                discarded += len(message.get("body", b""))
+    except TimeoutError:
+        return False
+    return not body.unread
+
+
+def _closing(message: Message) -> Message:
+    return {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
 
 
 class BodyLimit:
@@ -26,22 +87,38 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _declared_length(scope)
-        if declared is not None and declared > self.max_bytes:
+        body = _Body.of(scope)
+        send = _draining_first(body, receive, send)
+        if body.declared is not None and body.declared > self.max_bytes:
             response = problem(413, f"request body larger than {self.max_bytes} bytes")
             await response(scope, receive, send)
             return
-        await self.app(scope, self._counting(receive), send)
+        await self.app(scope, self._counting(body, receive), send)
 
-    def _counting(self, receive: Receive) -> Receive:
+    def _counting(self, body: _Body, receive: Receive) -> Receive:
         received = 0
 
         async def counted() -> Message:
             nonlocal received
             message = await receive()
+            body.saw(message)
             received += len(message.get("body", b""))
             if received > self.max_bytes:
                 raise BodyTooLarge(self.max_bytes)
             return message
 
         return counted
+
+
+def _draining_first(body: _Body, receive: Receive, send: Send) -> Send:
+    """`send`, which before a response starts discards the unread body (or, when it may
+    not, closes the connection after the response)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start" and body.unread:
+            drained = body.drainable() and await _discard(body, receive)
+            if not drained:
+                message = _closing(message)
+        await send(message)
+
+    return sending

@@ -1,8 +1,9 @@
 """Every error as `application/problem+json` (RFC 9457): {type, title, status, detail}.
 
 The core's exception tree maps onto statuses here, once: NotFound 404, Conflict 409,
-InvalidInput 422, BackendError 503 (with Retry-After); anything unexpected is a 500 whose
-detail says nothing of the code (the traceback goes to the server's log).
+InvalidInput 422 (MessageTooLarge 413), BackendError 503 (with Retry-After); anything
+unexpected is a 500 whose detail says nothing of the code (the traceback goes to the
+server's log).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from sublim.errors import BackendError, Conflict, InvalidInput, NotFound
+from sublim.errors import BackendError, Conflict, InvalidInput, MessageTooLarge, NotFound
+from sublim.redaction import redact
 
 log = logging.getLogger("sublim.api")
 
@@ -91,8 +93,14 @@ async def on_invalid_input(request: Request, exc: Exception) -> Response:
     return problem(422, str(exc))
 
 
+async def on_message_too_large(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MessageTooLarge)
+    return problem(413, str(exc), limit_bytes=exc.limit)
+
+
 async def on_backend_error(request: Request, exc: Exception) -> Response:
-    log.warning("%s %s: backend unavailable: %s", request.method, request.url.path, exc)
+    reason = redact(str(exc))
+    log.warning("%s %s: backend unavailable: %s", request.method, request.url.path, reason)
     detail = f"{type(exc).__name__}: the store or the broker is unavailable; try again"
     return problem(503, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
@@ -108,5 +116,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, on_not_found)
     app.add_exception_handler(Conflict, on_conflict)
     app.add_exception_handler(InvalidInput, on_invalid_input)
+    app.add_exception_handler(MessageTooLarge, on_message_too_large)
     app.add_exception_handler(BackendError, on_backend_error)
     app.add_exception_handler(Exception, on_unexpected)

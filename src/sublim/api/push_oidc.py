@@ -5,7 +5,8 @@ A push subscription with an OIDC service account (`sublim gcp provision
 `push_audience` set, the push route accepts a push only if that token verifies: Google's
 signature (keys from `push_oidc_certs_url`, cached for an hour and fetched again when a
 token names an unknown key), not expired, issued by accounts.google.com for the audience,
-and — with `push_service_account` set — naming that service account with a verified email.
+and naming `push_service_account` with a verified email (the settings refuse an audience
+without it: any Google identity can mint a token for any audience).
 
 This is what `google.oauth2.id_token.verify_oauth2_token` checks, done with
 `google.auth.jwt.decode` over keys cached here (the library fetches them on every call) and
@@ -26,6 +27,8 @@ from typing import Any
 import httpx
 from starlette.exceptions import HTTPException
 
+from sublim.errors import ConfigError
+
 GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
 CERTS_TTL_SECONDS = 3600.0
 #: An unknown key id fetches the keys again, at most this often.
@@ -33,6 +36,7 @@ REFETCH_SECONDS = 60.0
 CLOCK_SKEW_SECONDS = 10
 
 CertsFetcher = Callable[[], Awaitable[Mapping[str, str]]]
+GOOGLE_AUTH_MISSING = "verifying push tokens needs google-auth: pip install 'sublim[gcp]'"
 
 
 def http_certs_fetcher(url: str) -> CertsFetcher:
@@ -53,10 +57,17 @@ def _google_auth() -> tuple[ModuleType, ModuleType]:
     try:
         from google.auth import exceptions, jwt
     except ImportError as exc:
-        raise HTTPException(
-            503, "verifying push tokens needs google-auth: pip install 'sublim[gcp]'"
-        ) from exc
+        raise HTTPException(503, GOOGLE_AUTH_MISSING) from exc
     return jwt, exceptions
+
+
+def require_google_auth() -> None:
+    """`ConfigError` naming the extra when google-auth is not installed: with `push_audience`
+    set, the API refuses to start rather than answer every push with a 503."""
+    try:
+        import google.auth.jwt  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"push_audience is set, but {GOOGLE_AUTH_MISSING}") from exc
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -86,9 +97,7 @@ def key_id(token: str) -> str | None:
 class PushTokenVerifier:
     """Verifies the OIDC tokens of pushes; see the module's documentation."""
 
-    def __init__(
-        self, audience: str, service_account: str | None, fetch_certs: CertsFetcher
-    ) -> None:
+    def __init__(self, audience: str, service_account: str, fetch_certs: CertsFetcher) -> None:
         self.audience = audience
         self.service_account = service_account
         self._fetch_certs = fetch_certs
@@ -136,7 +145,5 @@ class PushTokenVerifier:
         return claims
 
     def _check_identity(self, claims: Mapping[str, Any]) -> None:
-        if self.service_account is None:
-            return
         if claims.get("email") != self.service_account or claims.get("email_verified") is not True:
             raise HTTPException(403, "the push's OIDC token names another service account")

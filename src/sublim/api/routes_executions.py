@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from sublim.api.deps import ExecutionFilters, ServiceDep, problems
+from sublim.api.ids import ExecutionIdPath
 from sublim.api.schemas import ExecutionList, ExecutionOut
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
@@ -20,16 +21,16 @@ async def list_executions(
     return ExecutionList.of(await service.list_executions(filters.query()))
 
 
-@router.get("/{execution_id}", response_model=ExecutionOut, responses=problems(404, 503))
-async def get_execution(execution_id: str, service: ServiceDep) -> ExecutionOut:
+@router.get("/{execution_id}", response_model=ExecutionOut, responses=problems(404, 422, 503))
+async def get_execution(execution_id: ExecutionIdPath, service: ServiceDep) -> ExecutionOut:
     """One execution, with its result, error and event log."""
     return ExecutionOut.of(await service.get_execution(execution_id))
 
 
 @router.post(
-    "/{execution_id}/cancel", response_model=ExecutionOut, responses=problems(404, 409, 503)
+    "/{execution_id}/cancel", response_model=ExecutionOut, responses=problems(404, 409, 422, 503)
 )
-async def cancel_execution(execution_id: str, service: ServiceDep) -> ExecutionOut:
+async def cancel_execution(execution_id: ExecutionIdPath, service: ServiceDep) -> ExecutionOut:
     """Cancel an execution, queued or running; 409 once it has finished."""
     return ExecutionOut.of(await service.cancel(execution_id))
 
@@ -38,9 +39,9 @@ async def cancel_execution(execution_id: str, service: ServiceDep) -> ExecutionO
     "/{execution_id}/retry",
     status_code=202,
     response_model=ExecutionOut,
-    responses=problems(404, 409, 503),
+    responses=problems(404, 409, 422, 503),
 )
-async def retry_execution(execution_id: str, service: ServiceDep) -> ExecutionOut:
+async def retry_execution(execution_id: ExecutionIdPath, service: ServiceDep) -> ExecutionOut:
     """Enqueue a new execution of the same task; its first event reads `retry of ID`.
     409 while this execution has not finished."""
     return ExecutionOut.of(await service.retry(execution_id))

@@ -12,6 +12,7 @@ from sublim.api.metrics import Metrics
 from sublim.api.problems import problem
 from sublim.api.schemas import Health
 from sublim.errors import BackendError
+from sublim.redaction import redact
 
 router = APIRouter(tags=["operations"])
 
@@ -30,7 +31,7 @@ async def readyz(service: ServiceDep) -> Health | Response:
     try:
         await asyncio.wait_for(service.ping(), timeout=READY_TIMEOUT_SECONDS)
     except (BackendError, TimeoutError) as exc:
-        detail = f"not ready: {type(exc).__name__}: {exc}"
+        detail = redact(f"not ready: {type(exc).__name__}: {exc}")
         return problem(503, detail, headers={"Retry-After": "2"})
     return Health(status="ready")
 

@@ -16,6 +16,7 @@ from sublim.api.deps import (
     idempotent,
     problems,
 )
+from sublim.api.ids import TaskIdPath
 from sublim.api.schemas import (
     CreatedTask,
     CreateTask,
@@ -26,6 +27,7 @@ from sublim.api.schemas import (
     TaskList,
     TaskOut,
 )
+from sublim.caps import MAX_LABEL_FILTERS
 from sublim.errors import InvalidInput
 from sublim.model import TaskStatus
 from sublim.store.base import TaskPatch, TaskQuery
@@ -78,7 +80,10 @@ async def list_tasks(
     topic: str | None = None,
     label: Annotated[
         list[Annotated[str, Query(pattern=LABEL_FILTER_PATTERN)]],
-        Query(description="key:value, repeatable"),
+        Query(
+            description=f"key:value, repeatable (at most {MAX_LABEL_FILTERS})",
+            json_schema_extra={"maxItems": MAX_LABEL_FILTERS},
+        ),
     ] = [],  # noqa: B006
     status: Annotated[TaskStatus | None, Query(description="of the latest execution")] = None,
     limit: Limit = 50,
@@ -91,20 +96,22 @@ async def list_tasks(
     return TaskList.of(await service.list_tasks(query))
 
 
-@router.get("/{task_id}", response_model=TaskOut, responses=problems(404, 503))
-async def get_task(task_id: str, service: ServiceDep) -> TaskOut:
+@router.get("/{task_id}", response_model=TaskOut, responses=problems(404, 422, 503))
+async def get_task(task_id: TaskIdPath, service: ServiceDep) -> TaskOut:
     return TaskOut.of(await service.get_task(task_id))
 
 
 @router.patch("/{task_id}", response_model=TaskOut, responses=problems(400, 404, 413, 422, 503))
-async def update_task(task_id: str, body: PatchTask, service: ServiceDep) -> TaskOut:
+async def update_task(task_id: TaskIdPath, body: PatchTask, service: ServiceDep) -> TaskOut:
     """Change a task's name, payload or labels (the fields given)."""
     patch = TaskPatch(**body.model_dump(exclude_unset=True, exclude_none=True))
     return TaskOut.of(await service.update_task(task_id, patch))
 
 
-@router.delete("/{task_id}", status_code=204, response_class=Response, responses=problems(404, 503))
-async def delete_task(task_id: str, service: ServiceDep) -> Response:
+@router.delete(
+    "/{task_id}", status_code=204, response_class=Response, responses=problems(404, 422, 503)
+)
+async def delete_task(task_id: TaskIdPath, service: ServiceDep) -> Response:
     """Delete a task and its executions."""
     await service.delete_task(task_id)
     return Response(status_code=204)
@@ -117,7 +124,7 @@ async def delete_task(task_id: str, service: ServiceDep) -> Response:
     responses=problems(400, 404, 413, 422, 503),
 )
 async def enqueue_execution(
-    task_id: str,
+    task_id: TaskIdPath,
     request: Request,
     service: ServiceDep,
     body: Annotated[EnqueueExecution | None, Body()] = None,
@@ -139,7 +146,7 @@ async def enqueue_execution(
     "/{task_id}/executions", response_model=ExecutionList, responses=problems(404, 422, 503)
 )
 async def list_task_executions(
-    task_id: str, service: ServiceDep, filters: Annotated[ExecutionFilters, Depends()]
+    task_id: TaskIdPath, service: ServiceDep, filters: Annotated[ExecutionFilters, Depends()]
 ) -> ExecutionList:
     """The task's executions, newest first (without their event logs)."""
     await service.get_task(task_id)

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from sublim.api.ids import Ulid
 from sublim.broker.base import check_name
+from sublim.caps import MAX_DEPENDS_ON, MAX_LABELS_PER_TASK
 from sublim.errors import InvalidInput
 from sublim.model import (
     ErrorInfo,
@@ -39,9 +41,11 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^:]+$")]
 LabelValue = Annotated[str, Field(max_length=500)]
 #: Keys are checked by pattern (patternProperties): declare that no other key is allowed,
-#: so that the document says what the server enforces (a key with ':' is refused).
+#: so that the document says what the server enforces (a key with ':' is refused). The count
+#: is the core's cap (`sublim.caps`), declared here, checked there with a message naming it.
 Labels = Annotated[
-    dict[LabelKey, LabelValue], Field(json_schema_extra={"additionalProperties": False})
+    dict[LabelKey, LabelValue],
+    Field(json_schema_extra={"additionalProperties": False, "maxProperties": MAX_LABELS_PER_TASK}),
 ]
 Payload = dict[str, Any]
 MaxAttempts = Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT)]
@@ -72,7 +76,7 @@ class EnqueueExecution(Body):
     max_attempts: MaxAttempts | None = None
     #: Executions that must pass first: until then this one waits Blocked; if one of them
     #: ends otherwise, this one ends Cancelled.
-    depends_on: list[str] = Field(default_factory=list, max_length=100)
+    depends_on: list[Ulid] = Field(default_factory=list, max_length=MAX_DEPENDS_ON)
 
 
 class EventOut(BaseModel):
@@ -180,6 +184,8 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, Any]] | None = None
+    #: On a 413 for a message too large for the broker: the broker's limit.
+    limit_bytes: int | None = None
 
 
 class Health(BaseModel):

@@ -93,6 +93,7 @@ def _oidc_verifier(request: Request, settings: Settings) -> PushTokenVerifier:
     verifier: PushTokenVerifier | None = getattr(request.app.state, "push_verifier", None)
     if verifier is None:
         assert settings.push_audience is not None
+        assert settings.push_service_account is not None
         fetch = http_certs_fetcher(settings.push_oidc_certs_url)
         verifier = PushTokenVerifier(settings.push_audience, settings.push_service_account, fetch)
         request.app.state.push_verifier = verifier

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sublim.broker.base import check_name
 from sublim.errors import ConfigError, InvalidInput
+from sublim.redaction import redact
 
 #: Deliveries a message had before a delayed nack sent it through a delay queue.
 PRIOR_DELIVERIES_HEADER = "x-sublim-deliveries"
@@ -164,4 +165,4 @@ def parse_amqp_url(url: str) -> AmqpOptions:
             outage_timeout=float(own.get("outage_timeout", DEFAULT_OUTAGE_TIMEOUT)),
         )
     except ValueError as exc:
-        raise ConfigError(f"invalid option in broker URL {url!r}: {exc}") from exc
+        raise ConfigError(f"invalid option in broker URL {redact(url)!r}: {exc}") from exc

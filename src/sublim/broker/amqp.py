@@ -64,7 +64,7 @@ from sublim.broker._shared import (
     parse_receipt,
     pull_waiting,
 )
-from sublim.broker.base import EPHEMERAL_IDLE_SECONDS, Delivery, Message
+from sublim.broker.base import EPHEMERAL_IDLE_SECONDS, Delivery, Message, publish_within
 from sublim.errors import BrokerError, Conflict
 
 log = logging.getLogger(__name__)
@@ -305,10 +305,16 @@ class _Subscriber:
 # The broker
 
 
+#: RabbitMQ's `max_message_size` is 16 MiB by default since 4.0 (128 MiB on 3.x) and no client
+#: can read it; a larger message closes the publishing channel, failing its whole batch.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
 class AmqpBroker:
     """Topics and subscriptions on RabbitMQ, over one robust connection."""
 
     dedupes_publish = False
+    max_message_bytes = MAX_MESSAGE_BYTES
 
     def __init__(self, options: AmqpOptions) -> None:
         self._options = options
@@ -346,9 +352,12 @@ class AmqpBroker:
         if self._connection is None:  # closed on purpose
             return
         if exc is not None:
-            log.warning("RabbitMQ connection lost (%s); reconnecting every %.1f s; "
-                        "unacked deliveries go back to their queues", exc,
-                        self._options.reconnect_interval)
+            log.warning(
+                "RabbitMQ connection lost (%s); reconnecting every %.1f s; "
+                "unacked deliveries go back to their queues",
+                exc,
+                self._options.reconnect_interval,
+            )
         for subscriber in self._subscribers.values():
             subscriber.signal.notify()  # waiting pulls stop waiting on a dead consumer
 
@@ -473,6 +482,11 @@ class AmqpBroker:
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_amqp_name("topic", topic)
+        return await publish_within(
+            self.max_message_bytes, messages, lambda fitting: self._publish_fitting(topic, fitting)
+        )
+
+    async def _publish_fitting(self, topic: str, messages: Sequence[Message]) -> set[str]:
         if messages:
             outgoing = [_outgoing(message) for message in messages]
             await self._through_outages("publish", lambda: self._publish(topic, outgoing))
@@ -528,9 +542,9 @@ class AmqpBroker:
         more = subscriber.take(max_messages - len(found))  # sent before the cancel took effect
         return found + self._hand_out(subscriber, more, lease)
 
-    async def _pulled_nothing(self, subscription: str, exc: BaseException, wait: float) -> list[
-        Delivery
-    ]:
+    async def _pulled_nothing(
+        self, subscription: str, exc: BaseException, wait: float
+    ) -> list[Delivery]:
         """During an outage a pull waits (up to `wait`) for the connection and finds nothing."""
         log.info("pull from %s: RabbitMQ unreachable (%r)", subscription, exc)
         await self._reconnected(time.monotonic() + wait)

@@ -21,16 +21,19 @@ Semantics, shared by every backend (and checked by one contract suite):
   otherwise), whether or not that first message was delivered or acked since; `publish`
   returns the keys it dropped. A broker that cannot dedupe publishes every copy, and execution
   nodes on it claim each attempt before they run it (docs/decisions/019-one-attempt-at-a-time.md).
+- A broker takes messages up to `max_message_bytes` (by `message_size`). `publish` refuses a
+  larger one without sending it, publishes the others of the call, then raises
+  `MessageTooLarge` naming the refused ones (docs/decisions/024-message-size.md).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from sublim.errors import InvalidInput
+from sublim.errors import InvalidInput, MessageTooLarge
 
 #: How long a dedupe broker remembers a published key, unless its URL sets `dedupe_window`:
 #: far longer than the outbox grace, after which a sweeper publishes a request again.
@@ -39,12 +42,13 @@ DEFAULT_DEDUPE_WINDOW_SECONDS = 900.0
 #: Idle time after which an engine may delete an ephemeral subscription.
 EPHEMERAL_IDLE_SECONDS = 600.0
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,199}$")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,199}")
 
 
 def check_name(kind: str, name: str) -> str:
     """Topic and subscription names: a letter, then letters, digits, '.', '_' or '-'."""
-    if not _NAME.match(name):
+    # fullmatch: with match and '$', a trailing newline would pass.
+    if not _NAME.fullmatch(name):
         raise InvalidInput(
             f"invalid {kind} name {name!r}: "
             "use a letter, then up to 199 letters, digits, '.', '_' or '-'"
@@ -77,12 +81,65 @@ class Delivery:
     deliveries: int
 
 
+#: The stated limit of the brokers that keep messages in a database or in memory (SQLite,
+#: PostgreSQL, memory): far under what their engines hold (1 GB), and half the largest gRPC
+#: message of `sublim datastore`, which carries the execution with its payload.
+EMBEDDED_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+#: Kept free, under an engine's hard limit on a whole message, for what the broker adds around
+#: a message's own bytes (NATS headers, the topic path of a Pub/Sub request).
+ENVELOPE_RESERVE_BYTES = 4096
+
+PublishFn = Callable[[Sequence[Message]], Awaitable[set[str]]]
+
+
+def message_size(message: Message) -> int:
+    """What a message weighs against `max_message_bytes`: its data, and its key, order and
+    attributes (names and values) in UTF-8."""
+    texts = (message.key or "", message.order or "", *message.attributes.keys())
+    extra = sum(len(text.encode()) for text in (*texts, *message.attributes.values()))
+    return len(message.data) + extra
+
+
+def too_large(what: str, size: int, limit: int) -> MessageTooLarge:
+    return MessageTooLarge(
+        f"the {what} is {size} bytes, more than the broker's limit of {limit} bytes", limit=limit
+    )
+
+
+def check_fits(message: Message, limit: int, what: str = "message") -> Message:
+    """The message, if it fits `limit`; else `MessageTooLarge` saying both sizes."""
+    size = message_size(message)
+    if size > limit:
+        raise too_large(what, size, limit)
+    return message
+
+
+async def publish_within(limit: int, messages: Sequence[Message], publish: PublishFn) -> set[str]:
+    """`publish` the messages that fit `limit`; when some do not, `MessageTooLarge` naming
+    them, raised once the others are published (one message never fails its batch)."""
+    refused = {i for i, message in enumerate(messages) if message_size(message) > limit}
+    if not refused:
+        return await publish(messages)
+    fitting = [message for i, message in enumerate(messages) if i not in refused]
+    dropped = await publish(fitting) if fitting else set()
+    raise MessageTooLarge(
+        f"{len(refused)} of {len(messages)} messages are larger than the broker's limit of "
+        f"{limit} bytes and were not published (the others were)",
+        limit=limit,
+        refused=tuple(sorted(refused)),
+        dropped=frozenset(dropped),
+    )
+
+
 @runtime_checkable
 class Broker(Protocol):
     """A message broker with leases. Every method may raise `BrokerError`."""
 
     #: True when `publish` drops a keyed message already published within the dedupe window.
     dedupes_publish: bool
+    #: The largest message (`message_size`) this broker publishes; see each engine's page.
+    max_message_bytes: int
 
     async def open(self) -> None:
         """Connect; idempotent."""
@@ -103,7 +160,9 @@ class Broker(Protocol):
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         """Publish messages durably (they survive a crash once this returns); returns the keys
-        of the messages dropped as already published (always empty unless `dedupes_publish`)."""
+        of the messages dropped as already published (always empty unless `dedupes_publish`).
+        Messages over `max_message_bytes` are refused: `MessageTooLarge`, once the others
+        are published."""
 
     async def pull(
         self, subscription: str, max_messages: int, *, lease: float, wait: float

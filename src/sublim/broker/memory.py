@@ -27,7 +27,14 @@ from sublim.broker._shared import (
     pull_waiting,
     split_dedupe_window,
 )
-from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message, check_name
+from sublim.broker.base import (
+    DEFAULT_DEDUPE_WINDOW_SECONDS,
+    EMBEDDED_MAX_MESSAGE_BYTES,
+    Delivery,
+    Message,
+    check_name,
+    publish_within,
+)
 from sublim.errors import BrokerError, Conflict
 
 
@@ -89,6 +96,7 @@ class MemoryBroker:
     """Topics and subscriptions in this process's memory; nothing survives the process."""
 
     dedupes_publish = True
+    max_message_bytes = EMBEDDED_MAX_MESSAGE_BYTES
 
     def __init__(self, *, dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS) -> None:
         self.dedupe_window = check_dedupe_window(dedupe_window)
@@ -126,6 +134,11 @@ class MemoryBroker:
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
+        return await publish_within(
+            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
+        )
+
+    async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         now = time.monotonic()
         messages, dropped = self._first_copies(topic, messages, now)
         targets = [name for name, sub in self._subscriptions.items() if sub.topic == topic]

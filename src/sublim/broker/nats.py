@@ -56,7 +56,14 @@ from sublim.broker._shared import (
     parse_dedupe_window,
     parse_receipt,
 )
-from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message, check_name
+from sublim.broker.base import (
+    DEFAULT_DEDUPE_WINDOW_SECONDS,
+    ENVELOPE_RESERVE_BYTES,
+    Delivery,
+    Message,
+    check_name,
+    publish_within,
+)
 from sublim.errors import BrokerError, Conflict, InvalidInput
 
 log = logging.getLogger("sublim.broker.nats")
@@ -158,10 +165,16 @@ def _checked_receipts(receipts: Sequence[str]) -> Sequence[str]:
     return receipts
 
 
+#: The server's `max_payload` (headers and data) unless its INFO says otherwise: 1 MiB.
+DEFAULT_MAX_PAYLOAD = 1024 * 1024
+
+
 class NatsBroker:
     """Topics and subscriptions in NATS JetStream; see the module's documentation."""
 
     dedupes_publish = True
+    #: Until `open` reads the server's `max_payload`, that of a server with default settings.
+    max_message_bytes = DEFAULT_MAX_PAYLOAD - ENVELOPE_RESERVE_BYTES
 
     def __init__(self, options: NatsOptions) -> None:
         self._options = options
@@ -187,6 +200,7 @@ class NatsBroker:
         except (OSError, nats.errors.Error) as exc:
             raise BrokerError(f"cannot reach NATS at {self._address()}: {exc}") from exc
         self._jetstream = self._connection.jetstream()
+        self.max_message_bytes = self._connection.max_payload - ENVELOPE_RESERVE_BYTES
         self._registry = await self._call(self._jetstream.create_key_value(self._registry_config()))
 
     def _registry_config(self) -> KeyValueConfig:
@@ -317,8 +331,12 @@ class NatsBroker:
         window = self._options.dedupe_window
         if info.config.duplicate_window == window:
             return
-        log.info("stream %s: duplicate_window %s s -> %s s (dedupe_window)",
-                 stream, info.config.duplicate_window, window)
+        log.info(
+            "stream %s: duplicate_window %s s -> %s s (dedupe_window)",
+            stream,
+            info.config.duplicate_window,
+            window,
+        )
         await self._call(jetstream.update_stream(replace(info.config, duplicate_window=window)))
 
     async def _ensure_consumer(self, route: Route) -> None:
@@ -368,6 +386,11 @@ class NatsBroker:
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
+        return await publish_within(
+            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
+        )
+
+    async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         if not messages:
             return set()
         jetstream, subject = self._open_jetstream(), self._subject(topic)
@@ -380,9 +403,7 @@ class NatsBroker:
         except BrokerError as exc:
             await self._unless_topic_has_no_subscriptions(topic, exc)
             return set()
-        return {
-            m.key for m, ack in zip(messages, acks, strict=True) if ack.duplicate and m.key
-        }
+        return {m.key for m, ack in zip(messages, acks, strict=True) if ack.duplicate and m.key}
 
     async def _unless_topic_has_no_subscriptions(self, topic: str, error: BrokerError) -> None:
         """A topic without subscriptions has no stream, so nothing answered: the messages
@@ -485,9 +506,13 @@ class NatsBroker:
         subject = self._dead_letter_subject(subscription)
         await self._call(self._open_jetstream().publish(subject, msg.data, headers=headers))
         await self._call(msg.ack())
-        log.warning("message %s of %s delivered %d times: moved to %s",
-                    msg.metadata.sequence.stream, subscription, msg.metadata.num_delivered - 1,
-                    subject)
+        log.warning(
+            "message %s of %s delivered %d times: moved to %s",
+            msg.metadata.sequence.stream,
+            subscription,
+            msg.metadata.num_delivered - 1,
+            subject,
+        )
 
     async def _ensure_dead_letter_stream(self) -> None:
         config = StreamConfig(

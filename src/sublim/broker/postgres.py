@@ -54,7 +54,14 @@ from sublim.broker._shared import (
     pull_waiting,
     split_dedupe_window,
 )
-from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message, check_name
+from sublim.broker.base import (
+    DEFAULT_DEDUPE_WINDOW_SECONDS,
+    EMBEDDED_MAX_MESSAGE_BYTES,
+    Delivery,
+    Message,
+    check_name,
+    publish_within,
+)
 from sublim.errors import BrokerError, Conflict
 
 log = logging.getLogger("sublim.broker.postgres")
@@ -328,6 +335,7 @@ class PostgresBroker:
     """A durable broker in a PostgreSQL database, which it may share with the store."""
 
     dedupes_publish = True
+    max_message_bytes = EMBEDDED_MAX_MESSAGE_BYTES
 
     def __init__(
         self,
@@ -377,6 +385,11 @@ class PostgresBroker:
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
+        return await publish_within(
+            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
+        )
+
+    async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         if not messages:
             return set()
         if time.monotonic() >= self._prune_due_at:

@@ -24,14 +24,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 from collections.abc import Awaitable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import google.auth.exceptions
+import grpc
 from google.api_core import exceptions as gexc
 from google.pubsub_v1 import PublisherAsyncClient, SubscriberAsyncClient
+from google.pubsub_v1.services.publisher.transports.grpc_asyncio import (
+    PublisherGrpcAsyncIOTransport,
+)
+from google.pubsub_v1.services.subscriber.transports.grpc_asyncio import (
+    SubscriberGrpcAsyncIOTransport,
+)
 from google.pubsub_v1.types import PubsubMessage, PullRequest, ReceivedMessage, Subscription
 
 from sublim.batching import Batcher
@@ -44,7 +52,13 @@ from sublim.broker._shared import (
     new_lease_token,
     parse_receipt,
 )
-from sublim.broker.base import Delivery, Message, check_name
+from sublim.broker.base import (
+    ENVELOPE_RESERVE_BYTES,
+    Delivery,
+    Message,
+    check_name,
+    publish_within,
+)
 from sublim.config import DEFAULT_UPDATES_TOPIC
 from sublim.errors import BrokerError, Conflict, InvalidInput
 from sublim.gcp.pubsub_admin import (
@@ -80,6 +94,9 @@ EMPTY_POLL_PAUSE = 0.05
 ACK_IDS_PER_REQUEST = 1000
 #: Messages and bytes per Publish request (Pub/Sub: 1,000 and 10 MB).
 MESSAGES_PER_PUBLISH, BYTES_PER_PUBLISH = 1000, 9_000_000
+#: Pub/Sub takes a message of at most 10 MB (10,000,000 bytes), in a Publish request of at most
+#: as much: what a message may weigh, with the request around it.
+MAX_MESSAGE_BYTES = 10_000_000 - ENVELOPE_RESERVE_BYTES
 #: A renewal that could not reach Pub/Sub is tried again this much later.
 RENEW_RETRY_SECONDS = 1.0
 #: Tries of an Acknowledge whose exactly-once answer says "transient failure".
@@ -189,6 +206,26 @@ def publish_batches(messages: Sequence[PubsubMessage]) -> Iterator[list[PubsubMe
         yield batch
 
 
+#: The channel options of the client's own transport: no gRPC message size limit.
+_UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+
+
+def new_clients() -> tuple[PublisherAsyncClient, SubscriberAsyncClient]:
+    """Clients of Pub/Sub, or of the emulator at `PUBSUB_EMULATOR_HOST`. For the emulator the
+    client would open a channel with gRPC's default 4 MiB receive limit, under which a pull
+    of a message over 4 MiB fails every time: it gets a channel without that limit."""
+    host = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if not host:
+        return PublisherAsyncClient(), SubscriberAsyncClient()
+    publisher = PublisherGrpcAsyncIOTransport(
+        channel=grpc.aio.insecure_channel(host, options=_UNLIMITED)
+    )
+    subscriber = SubscriberGrpcAsyncIOTransport(
+        channel=grpc.aio.insecure_channel(host, options=_UNLIMITED)
+    )
+    return PublisherAsyncClient(transport=publisher), SubscriberAsyncClient(transport=subscriber)
+
+
 def to_pubsub(message: Message) -> PubsubMessage:
     return PubsubMessage(
         data=bytes(message.data),
@@ -211,6 +248,7 @@ class PubSubBroker:
     """Topics and subscriptions in Google Cloud Pub/Sub; see the module's documentation."""
 
     dedupes_publish = False
+    max_message_bytes = MAX_MESSAGE_BYTES
 
     def __init__(self, options: PubSubOptions) -> None:
         self.options = options
@@ -235,8 +273,7 @@ class PubSubBroker:
         if self._subscriber is not None:
             return
         try:
-            self._publisher = PublisherAsyncClient()
-            self._subscriber = SubscriberAsyncClient()
+            self._publisher, self._subscriber = new_clients()
         except google.auth.exceptions.GoogleAuthError as exc:
             raise BrokerError(f"cannot reach Pub/Sub for {self.project}: {exc}") from exc
         self._modacks = Batcher(self._modack_batch, max_batch=ACK_IDS_PER_REQUEST, name="modack")
@@ -336,6 +373,11 @@ class PubSubBroker:
         """Publish in Publish-sized batches, all at once, or one after another when messages
         carry ordering keys (so that a key's order holds across batches)."""
         check_name("topic", topic)
+        return await publish_within(
+            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
+        )
+
+    async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         path = topic_path(self.project, topic)
         batches = list(publish_batches([to_pubsub(m) for m in messages]))
         if any(m.order for m in messages):

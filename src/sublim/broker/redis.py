@@ -40,7 +40,13 @@ from sublim.broker._shared import (
     parse_dedupe_window,
     parse_receipt,
 )
-from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message, check_name
+from sublim.broker.base import (
+    DEFAULT_DEDUPE_WINDOW_SECONDS,
+    Delivery,
+    Message,
+    check_name,
+    publish_within,
+)
 from sublim.errors import BrokerError, Conflict, InvalidInput
 
 log = logging.getLogger("sublim.broker.redis")
@@ -186,10 +192,16 @@ def _milliseconds(seconds: float) -> int:
     return max(0, round(seconds * 1000))
 
 
+#: Redis takes no string (nor command argument) longer than `proto-max-bulk-len`, 512 MB by
+#: default; a message's data is one argument.
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+
+
 class RedisBroker:
     """Topics and subscriptions in Redis Streams; see the module's documentation."""
 
     dedupes_publish = True
+    max_message_bytes = MAX_MESSAGE_BYTES
 
     def __init__(self, options: RedisOptions) -> None:
         self._options = options
@@ -262,6 +274,11 @@ class RedisBroker:
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
+        return await publish_within(
+            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
+        )
+
+    async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         dropped: set[str] = set()
         for chunk in _chunks(messages, SCRIPT_BATCH):
             arguments = [self._prefix, topic, *_publish_arguments(chunk, self._options)]
@@ -279,7 +296,9 @@ class RedisBroker:
             self._backlog_warned_at = now
             log.warning(
                 "a subscription of topic %s holds %d unacknowledged messages: Redis keeps them "
-                "all in memory (consumers down or too slow?)", topic, longest,
+                "all in memory (consumers down or too slow?)",
+                topic,
+                longest,
             )
 
     async def pull(
@@ -372,8 +391,11 @@ class RedisBroker:
     def _report_unreachable(self, exc: BaseException) -> None:
         if not self._unreachable:
             self._unreachable = True
-            log.warning("redis broker %s unreachable (%s): callers retry, reconnecting with "
-                        "backoff", _safe_address(self._options.url), exc)
+            log.warning(
+                "redis broker %s unreachable (%s): callers retry, reconnecting with backoff",
+                _safe_address(self._options.url),
+                exc,
+            )
 
     def _report_reachable(self) -> None:
         if self._unreachable:

@@ -40,7 +40,14 @@ from sublim.broker._shared import (
     split_dedupe_window,
 )
 from sublim.broker._wake import WakeChannel
-from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message, check_name
+from sublim.broker.base import (
+    DEFAULT_DEDUPE_WINDOW_SECONDS,
+    EMBEDDED_MAX_MESSAGE_BYTES,
+    Delivery,
+    Message,
+    check_name,
+    publish_within,
+)
 from sublim.errors import BrokerError, Conflict
 
 T = TypeVar("T")
@@ -257,6 +264,7 @@ class SqliteBroker:
     """A durable broker in a SQLite file, which it may share with the SQLite store."""
 
     dedupes_publish = True
+    max_message_bytes = EMBEDDED_MAX_MESSAGE_BYTES
 
     def __init__(
         self,
@@ -316,6 +324,11 @@ class SqliteBroker:
 
     async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         check_name("topic", topic)
+        return await publish_within(
+            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
+        )
+
+    async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         dropped: set[str] = set()
         if messages:
             rows = [(m.key, bytes(m.data), json.dumps(dict(m.attributes))) for m in messages]

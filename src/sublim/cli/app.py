@@ -10,10 +10,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from sublim.cli import executions, gcp, tasks
 from sublim.config import DEFAULT_URL, Settings, load_settings
 from sublim.errors import SublimError
+from sublim.redaction import RedactingFilter, redact
 
 app = typer.Typer(
     name="sublim",
@@ -54,12 +56,22 @@ PortOpt = Annotated[
 ]
 
 
+def _failed(exc: SublimError) -> typer.Exit:
+    """Print the error as one red line on stderr; the `typer.Exit` to raise."""
+    # escaped: `pip install 'sublim[redis]'` must not lose `[redis]` as markup
+    err.print(f"[red]error:[/red] {escape(redact(str(exc)))}")
+    return typer.Exit(2)
+
+
 def _settings(config: Path | None, **flags: Any) -> Settings:
-    settings = load_settings(config, **flags)
+    try:
+        settings = load_settings(config, **flags)
+    except SublimError as exc:
+        raise _failed(exc) from exc
+    handler = RichHandler(console=err, show_path=False)
+    handler.addFilter(RedactingFilter())  # every line: URL passwords, the access log's ?token=
     logging.basicConfig(
-        level=settings.log_level,
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(console=err, show_path=False)],
+        level=settings.log_level, format="%(name)s: %(message)s", handlers=[handler]
     )
     return settings
 
@@ -68,8 +80,7 @@ def _run(coro: Any) -> None:
     try:
         asyncio.run(coro)
     except SublimError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        raise _failed(exc) from exc
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
@@ -122,8 +133,7 @@ def executor_command(
     try:
         loaded = load_node(node, broker)
     except SublimError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        raise _failed(exc) from exc
     _run(serve_executor(loaded))
 
 
@@ -137,12 +147,34 @@ def datastore(
     port: Annotated[
         int | None, typer.Option(help="port [env: SUBLIM_DATASTORE_PORT; default: 50051]")
     ] = None,
-    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain: serve TLS")] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="PEM certificate chain: serve TLS [env: SUBLIM_DATASTORE_TLS_CERT]"),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(help="PEM private key of --tls-cert [env: SUBLIM_DATASTORE_TLS_KEY]"),
+    ] = None,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM CA of client certificates: require one (mutual TLS) "
+            "[env: SUBLIM_DATASTORE_TLS_CA]"
+        ),
+    ] = None,
 ) -> None:
     """Serve the store over gRPC (the Datastore service), for processes that reach it as
-    grpc://HOST:PORT (or DATASTORE_ADDRESS=HOST:PORT)."""
+    grpc://HOST:PORT (or DATASTORE_ADDRESS=HOST:PORT). Beyond loopback it needs
+    SUBLIM_DATASTORE_TOKEN, mutual TLS, or SUBLIM_DATASTORE_AUTH=platform."""
     from sublim.datastore.server import run_datastore
 
-    settings = _settings(config, store_url=store, host=host, datastore_port=port)
-    _run(run_datastore(settings, tls_cert, tls_key))
+    settings = _settings(
+        config,
+        store_url=store,
+        host=host,
+        datastore_port=port,
+        datastore_tls_cert=tls_cert,
+        datastore_tls_key=tls_key,
+        datastore_tls_ca=tls_ca,
+    )
+    _run(run_datastore(settings))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sublim.config import load_settings
@@ -14,6 +16,9 @@ from sublim.errors import ConfigError
 
 if TYPE_CHECKING:  # the google-cloud-pubsub client is imported only when provisioning
     from sublim.gcp.provision import Plan, Report
+
+#: What provisioning imports, from the `gcp` extra.
+GCP_MODULES = ("google.api_core.exceptions", "google.pubsub_v1")
 
 app = typer.Typer(name="gcp", help="Google Cloud: provision Pub/Sub.", no_args_is_help=True)
 out = Console()
@@ -26,6 +31,17 @@ IAM_NOTE = (
     "with dead letters, and roles/iam.serviceAccountTokenCreator on the push service account "
     "(docs/engines/pubsub.md). This command grants nothing."
 )
+
+
+def _require_gcp_extra() -> None:
+    """Exit with a line naming the extra when google-cloud-pubsub is not installed."""
+    try:
+        for module in GCP_MODULES:
+            importlib.import_module(module)
+    except ImportError as exc:
+        missing = escape(f"pip install 'sublim[gcp]' ({exc.name} is missing)")
+        err.print(f"[red]error:[/red] provisioning Pub/Sub needs extra packages: {missing}")
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -56,6 +72,7 @@ def provision(
 ) -> None:
     """Create the updates topic, a topic and an exactly-once pull subscription per task type,
     and a push subscription of the updates topic; idempotently (what exists is found)."""
+    _require_gcp_extra()
     from sublim.gcp.provision import Plan
 
     settings = load_settings(None, project_id=project)
@@ -83,7 +100,7 @@ def _run_provision(plan: Plan) -> None:
     try:
         report = asyncio.run(provision(plan))
     except (GoogleAPICallError, ConfigError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     _print_report(report)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import math
 import signal
 import sys
 from collections.abc import Coroutine
@@ -15,22 +16,25 @@ from fastapi import FastAPI
 from rich.console import Console
 
 from sublim.api.app import create_app, run_background_loops
+from sublim.api.http_server import GracefulServer, head_limited_protocol
 from sublim.backends import broker_from_url
 from sublim.config import Settings
 from sublim.errors import ConfigError
 from sublim.executor.node import ExecutionNode
+from sublim.redaction import redact
 from sublim.service import Service
 
 console = Console()
 
 
 def load_node(ref: str, broker_override: str | None = None) -> ExecutionNode:
-    """Import `MODULE:NAME` (the current directory is importable) and return that node."""
+    """Import `MODULE:NAME` and return that node. The current directory is importable, last
+    on `sys.path`: a module there never shadows the standard library or an installed package."""
     module_name, _, attr = ref.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"expected MODULE:NODE, such as myapp.tasks:node, not {ref!r}")
     if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
+        sys.path.append(str(Path.cwd()))
     try:
         node = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
@@ -60,7 +64,8 @@ def api_url(settings: Settings) -> str:
 
 
 def http_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
-    """A uvicorn server for `app`, logging through our handlers (access log only at DEBUG)."""
+    """A uvicorn server for `app`, logging through our handlers (access log only at DEBUG),
+    with the limits of docs/decisions/023: head size and time, connections, shutdown time."""
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -69,8 +74,12 @@ def http_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
         access_log=settings.log_level == "DEBUG",
         lifespan="on",
         server_header=False,
+        http=head_limited_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        limit_concurrency=settings.max_connections,
+        timeout_graceful_shutdown=math.ceil(settings.http_shutdown_seconds),
     )
-    return uvicorn.Server(config)
+    return GracefulServer(config, on_shutdown=app.state.event_streams.end_all)
 
 
 async def serve_api(settings: Settings) -> None:
@@ -119,8 +128,8 @@ async def serve_up(settings: Settings, executor: str | None, *, demo: int = 0) -
 def _print_up(settings: Settings, executor: str | None) -> None:
     url = api_url(settings)
     console.print(
-        f"[bold]sublim up[/bold] store={settings.store_url} broker={settings.broker_url}"
-        + (f" executor={executor}" if executor else "")
+        f"[bold]sublim up[/bold] store={redact(settings.effective_store_url)} "
+        f"broker={redact(settings.broker_url)}" + (f" executor={executor}" if executor else "")
     )
     console.print(f"  API  {url}\n  docs {url}/docs")
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
@@ -42,6 +43,13 @@ class CreatedTask(TaskRecord):
     """A new task; with `execute=True`, also the execution that was enqueued."""
 
     execution: Execution | None = None
+
+
+def segment(identifier: str) -> str:
+    """`identifier` as one path segment: every reserved character percent-encoded, and "."
+    or ".." spelled so that no URL normalization treats it as a step up the path."""
+    quoted = quote(identifier, safe="")
+    return quoted.replace(".", "%2E") if quoted in {".", ".."} else quoted
 
 
 @dataclass(frozen=True)
@@ -221,7 +229,7 @@ def create_task(
 
 
 def get_task(task_id: str) -> Call[TaskRecord]:
-    return Call("GET", f"/v1/tasks/{task_id}", _as(TaskRecord), subject=("task", task_id))
+    return Call("GET", f"/v1/tasks/{segment(task_id)}", _as(TaskRecord), subject=("task", task_id))
 
 
 def list_tasks(
@@ -250,12 +258,16 @@ def update_task(
         labels=dict(labels) if labels is not None else None,
     )
     return Call(
-        "PATCH", f"/v1/tasks/{task_id}", _as(TaskRecord), body=body, subject=("task", task_id)
+        "PATCH",
+        f"/v1/tasks/{segment(task_id)}",
+        _as(TaskRecord),
+        body=body,
+        subject=("task", task_id),
     )
 
 
 def delete_task(task_id: str) -> Call[None]:
-    return Call("DELETE", f"/v1/tasks/{task_id}", _nothing, subject=("task", task_id))
+    return Call("DELETE", f"/v1/tasks/{segment(task_id)}", _nothing, subject=("task", task_id))
 
 
 def enqueue(
@@ -263,7 +275,7 @@ def enqueue(
 ) -> Call[Execution]:
     return Call(
         "POST",
-        f"/v1/tasks/{task_id}/executions",
+        f"/v1/tasks/{segment(task_id)}/executions",
         _as(Execution),
         body=_without_none(max_attempts=max_attempts) or None,
         headers=_idempotency(idempotency_key),
@@ -292,7 +304,7 @@ def list_executions(
         return Call("GET", "/v1/executions", _page_of(Execution), params=params)
     return Call(
         "GET",
-        f"/v1/tasks/{task_id}/executions",
+        f"/v1/tasks/{segment(task_id)}/executions",
         _page_of(Execution),
         params=params,
         subject=("task", task_id),
@@ -300,7 +312,7 @@ def list_executions(
 
 
 def _on_execution(method: str, execution_id: str, action: str = "") -> Call[Execution]:
-    path = f"/v1/executions/{execution_id}" + (f"/{action}" if action else "")
+    path = f"/v1/executions/{segment(execution_id)}" + (f"/{action}" if action else "")
     return Call(method, path, _as(Execution), subject=("execution", execution_id))
 
 
@@ -318,7 +330,10 @@ def retry(execution_id: str) -> Call[Execution]:
 
 def events(execution_id: str) -> Call[list[Event]]:
     return Call(
-        "GET", f"/v1/executions/{execution_id}/events", _events, subject=("execution", execution_id)
+        "GET",
+        f"/v1/executions/{segment(execution_id)}/events",
+        _events,
+        subject=("execution", execution_id),
     )
 
 
@@ -329,7 +344,7 @@ def event_stream(execution_id: str, after: int) -> Call[None]:
         headers["Last-Event-ID"] = str(after)
     return Call(
         "GET",
-        f"/v1/executions/{execution_id}/events",
+        f"/v1/executions/{segment(execution_id)}/events",
         _nothing,
         headers=headers,
         subject=("execution", execution_id),
@@ -342,9 +357,11 @@ def event_stream(execution_id: str, after: int) -> Call[None]:
 @dataclass
 class EventDecoder:
     """Reads an execution's SSE stream line by line: `feed` returns the events a line
-    completes; `ended` turns True at the `end` message; `last_id` is the last event's id."""
+    completes; `ended` turns True at the `end` message, `renewed` at a `reconnect` message
+    (the server ended the stream: its lifetime, a shutdown); `last_id` is the last event's id."""
 
     ended: bool = False
+    renewed: bool = False
     last_id: int = 0
     _kind: str = "message"
     _data: list[str] = field(default_factory=list)
@@ -369,6 +386,9 @@ class EventDecoder:
         if kind == "end":
             self.ended = True
             return []
+        if kind == "reconnect":
+            self.renewed = True
+            return []
         if kind != "message" or not data:
             return []
         if message_id and message_id.isdigit():
@@ -384,8 +404,16 @@ TOKEN_ENV = "SUBLIM_API_TOKEN"
 DEFAULT_TIMEOUT = 30.0
 #: The server sends a keep-alive every 15 s on an idle stream: wait a good while longer.
 STREAM_READ_TIMEOUT = 60.0
-#: Reconnections (with Last-Event-ID) after a stream closed before its `end` message.
+#: Reconnections (with Last-Event-ID) after a stream closed before its `end` message, not
+#: counting those the server asked for with `event: reconnect` (a stream's lifetime ended).
 STREAM_RECONNECTS = 5
+
+
+def reconnects_left(decoder: EventDecoder, left: int) -> int:
+    """The unasked-for reconnections left after a stream closed (and `decoder` is reset for
+    the next one): a `reconnect` message costs none."""
+    renewed, decoder.renewed = decoder.renewed, False
+    return left if renewed else left - 1
 
 
 @dataclass(frozen=True)

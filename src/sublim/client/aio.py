@@ -217,12 +217,13 @@ class AsyncClient:
 
     async def stream_events(self, execution_id: str, *, after: int = 0) -> AsyncIterator[Event]:
         """The execution's events, live, until it finishes (as `Client.stream_events`)."""
-        decoder = EventDecoder(last_id=after)
-        for _ in range(1 + _wire.STREAM_RECONNECTS):
+        decoder, left = EventDecoder(last_id=after), _wire.STREAM_RECONNECTS
+        while left >= 0:
             async for event in self._stream_once(execution_id, decoder):
                 yield event
             if decoder.ended:
                 return
+            left = _wire.reconnects_left(decoder, left)
 
     async def _stream_once(self, execution_id: str, decoder: EventDecoder) -> AsyncIterator[Event]:
         async with self._lines(_wire.event_stream(execution_id, decoder.last_id)) as lines:

@@ -233,11 +233,12 @@ class Client:
     def stream_events(self, execution_id: str, *, after: int = 0) -> Iterator[Event]:
         """The execution's events, the log so far then each one as it is recorded, until the
         execution finishes (or is deleted); `after` skips that many events."""
-        decoder = EventDecoder(last_id=after)
-        for _ in range(1 + _wire.STREAM_RECONNECTS):
+        decoder, left = EventDecoder(last_id=after), _wire.STREAM_RECONNECTS
+        while left >= 0:
             yield from self._stream_once(execution_id, decoder)
             if decoder.ended:
                 return
+            left = _wire.reconnects_left(decoder, left)
 
     def _stream_once(self, execution_id: str, decoder: EventDecoder) -> Iterator[Event]:
         with self._lines(_wire.event_stream(execution_id, decoder.last_id)) as lines:

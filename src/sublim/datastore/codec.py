@@ -54,7 +54,12 @@ def micros(at: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
+    """The time `value` microseconds after the epoch; `InvalidInput` past year 1 or 9999 (an
+    int64 reaches far beyond what `datetime` holds)."""
+    try:
+        return EPOCH + timedelta(microseconds=value)
+    except OverflowError as exc:
+        raise InvalidInput(f"time out of range in a datastore message: {value} µs") from exc
 
 
 def optional_micros(at: datetime | None) -> int | None:
@@ -83,7 +88,9 @@ def json_value(data: bytes) -> Any:
 _STATUS_TO_PB: dict[TaskStatus, pb.TaskStatus] = {s: getattr(pb, s.name) for s in TaskStatus}
 _STATUS_FROM_PB: dict[int, TaskStatus] = {value: s for s, value in _STATUS_TO_PB.items()}
 _OUTCOME_TO_PB: dict[Outcome, pb.Outcome] = {
-    "applied": pb.APPLIED, "ignored": pb.IGNORED, "refused": pb.REFUSED
+    "applied": pb.APPLIED,
+    "ignored": pb.IGNORED,
+    "refused": pb.REFUSED,
 }
 _OUTCOME_FROM_PB: dict[int, Outcome] = {value: o for o, value in _OUTCOME_TO_PB.items()}
 

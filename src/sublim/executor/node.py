@@ -242,9 +242,7 @@ class ExecutionNode:
             self.broker, control_topic(self.updates_topic), self.name, self.cancel_grace_seconds
         )
         await control.start()
-        return AttemptContext(
-            self.broker, reporter, worker, self._lease, self._heartbeat, control
-        )
+        return AttemptContext(self.broker, reporter, worker, self._lease, self._heartbeat, control)
 
     async def _consume(self, ctx: AttemptContext, consumer: Consumer) -> None:
         """In each of its turns, pull as many requests as the slots granted (see `Slots`)."""

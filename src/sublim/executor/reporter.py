@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sublim.batching import Batcher, BatchFn
-from sublim.broker.base import Broker
-from sublim.errors import BrokerError
+from sublim.broker.base import Broker, Message, message_size
+from sublim.errors import BrokerError, MessageTooLarge
 from sublim.messages import update_message
-from sublim.model import Update
+from sublim.model import ErrorInfo, TaskStatus, Update
 
 log = logging.getLogger("sublim.executor")
 
@@ -48,9 +48,20 @@ class Reporter:
             await batcher.close()
 
     async def _publish(self, updates: Sequence[Update]) -> list[None]:
-        messages = [update_message(u) for u in updates]
+        messages = [self._message_of(u) for u in updates]
         await _with_retries(lambda: self._broker.publish(self._topic, messages), "publish updates")
         return [None] * len(updates)
+
+    def _message_of(self, update: Update) -> Message:
+        """The update's message; for one over the broker's limit (a result too large), an
+        Error update of the attempt in its place: the record ends Error, saying why, where
+        the publish would fail the whole batch, again and again."""
+        message = update_message(update)
+        size, limit = message_size(message), self._broker.max_message_bytes
+        if size <= limit:
+            return message
+        log.error("update of execution %s is %d bytes, over %d", update.execution_id, size, limit)
+        return update_message(too_large_update(update, size, limit))
 
     def _acker(self, subscription: str) -> BatchFn[str, None]:
         async def ack_batch(receipts: Sequence[str]) -> list[None]:
@@ -58,6 +69,22 @@ class Reporter:
             return [None] * len(receipts)
 
         return ack_batch
+
+
+def too_large_update(update: Update, size: int, limit: int) -> Update:
+    """The Error update that stands for `update`, whose message weighs `size` bytes."""
+    text = f"its update is {size} bytes, more than the broker's limit of {limit} bytes"
+    message = f"the attempt's outcome was not recorded: {text}"
+    error = ErrorInfo(type=MessageTooLarge.__name__, message=message)
+    return update.model_copy(
+        update={
+            "status": TaskStatus.ERROR,
+            "result": None,
+            "error": error,
+            "complete": True,
+            "reason": f"not reported: {text}",
+        }
+    )
 
 
 async def _with_retries(call: Callable[[], Awaitable[Any]], what: str) -> None:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sublim.broker.base import Broker, Message
+from sublim.caps import check_label_filters, check_labels
 from sublim.model import Change, Execution, Model, TaskRecord, TaskStatus
 
 T = TypeVar("T")
@@ -40,6 +41,12 @@ class TaskQuery(Model):
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     cursor: str | None = None
 
+    @field_validator("labels")
+    @classmethod
+    def _capped(cls, labels: dict[str, str]) -> dict[str, str]:
+        check_label_filters(labels)  # raises InvalidInput, which pydantic lets through
+        return labels
+
 
 class ExecutionQuery(Model):
     task_id: str | None = None
@@ -61,6 +68,13 @@ class TaskPatch(Model):
     name: str | None = None
     payload: dict[str, object] | None = None
     labels: dict[str, str] | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _capped(cls, labels: dict[str, str] | None) -> dict[str, str] | None:
+        if labels is not None:
+            check_labels(labels)
+        return labels
 
 
 #: What `modify_executions` applies to each execution. The core passes only the named,

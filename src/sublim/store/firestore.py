@@ -37,6 +37,7 @@ from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import BaseQuery, FieldFilter
 
 from sublim.errors import AlreadyExists, ConfigError, ExecutionNotFound, StoreError, TaskNotFound
+from sublim.ids import check_ulid
 from sublim.model import Change, Event, Execution, TaskRecord, TaskStatus
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
 from sublim.store.common import (
@@ -227,7 +228,8 @@ class FirestoreStore:
         return self._client
 
     def _ref(self, collection: str, doc_id: str) -> AsyncDocumentReference:
-        return self.client.collection(collection).document(doc_id)
+        # `document("a/b/c")` would address a document in a sub-collection of "a".
+        return self.client.collection(collection).document(check_ulid("id", doc_id))
 
     def _precondition(self, snapshot: Snapshot) -> Any:
         return self.client.write_option(last_update_time=snapshot.update_time)

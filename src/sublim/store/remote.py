@@ -8,7 +8,11 @@ changed the executions meanwhile (else read again).
 A datastore that is down or slow makes calls raise `StoreError` (the API answers 503); the
 gRPC channel reconnects by itself when it comes back. URL options:
 `?timeout=SECONDS` (per call, default 30) and, for grpcs://, `?ca=PATH` (a PEM file of
-trusted roots; default: the system's).
+trusted roots; default: `datastore_tls_ca`, else the system's).
+
+Built with settings (as every process builds its store), the store authenticates as they say
+(`sublim.datastore.auth`): `datastore_token`, a client certificate (`datastore_tls_cert` and
+`datastore_tls_key`, grpcs:// only), and with `datastore_auth=platform` a Google ID token.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import grpc
 
+from sublim.config import Settings
 from sublim.datastore import codec
 from sublim.datastore import datastore_pb2 as pb
 from sublim.datastore import datastore_pb2_grpc as pb_grpc
+from sublim.datastore.auth import ClientAuth
 from sublim.datastore.wire_errors import StaleRead, error_of
 from sublim.errors import ConfigError, StoreError
 from sublim.model import Change, Execution, TaskRecord
@@ -69,14 +75,33 @@ async def _pause_before_retry(attempt: int) -> None:
     await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
 
 
-def _root_certificates(options: dict[str, list[str]]) -> bytes | None:
-    if "ca" not in options:
-        return None
-    path = Path(options["ca"][0])
+def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read the datastore's CA file {path}: {exc}") from exc
+        raise ConfigError(f"cannot read the datastore's {what} {path}: {exc}") from exc
+
+
+def _root_certificates(options: dict[str, list[str]], settings: Settings | None) -> bytes | None:
+    if "ca" in options:
+        return _read(Path(options["ca"][0]), "CA file")
+    if settings is not None and settings.datastore_tls_ca is not None:
+        return _read(settings.datastore_tls_ca, "CA file")
+    return None
+
+
+def _client_certificate(settings: Settings | None, tls: bool) -> tuple[bytes, bytes] | None:
+    """The (key, certificate chain) this client presents for mutual TLS, if any."""
+    if settings is None:
+        return None
+    cert, key = settings.datastore_tls_cert, settings.datastore_tls_key
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("datastore_tls_cert and datastore_tls_key go together: give both")
+    if not tls:
+        raise ConfigError("a client certificate (datastore_tls_cert) needs a grpcs:// store URL")
+    return _read(key, "TLS key"), _read(cert, "TLS certificate")
 
 
 class RemoteStore:
@@ -89,24 +114,34 @@ class RemoteStore:
         tls: bool = False,
         root_certificates: bytes | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        client_certificate: tuple[bytes, bytes] | None = None,
+        auth: ClientAuth | None = None,
     ) -> None:
         self.target = target
         self.tls = tls
         self.timeout = timeout
+        self.auth = auth or ClientAuth()
         self._root_certificates = root_certificates
+        self._client_certificate = client_certificate
         self._channel: Any = None
         self._stub: Any = None
 
     @classmethod
-    def from_url(cls, url: str) -> RemoteStore:
+    def from_url(cls, url: str, settings: Settings | None = None) -> RemoteStore:
+        """The store at `url`; with `settings`, authenticating as they say."""
         parts = urlsplit(url)
         if parts.scheme not in {"grpc", "grpcs"} or not parts.hostname:
             raise ConfigError(f"expected grpc://HOST:PORT or grpcs://HOST:PORT, got {url!r}")
         options = parse_qs(parts.query)
-        timeout = float(options.get("timeout", [DEFAULT_TIMEOUT])[0])
-        target = f"{parts.hostname}:{parts.port or DEFAULT_PORT}"
         tls = parts.scheme == "grpcs"
-        return cls(target, tls=tls, root_certificates=_root_certificates(options), timeout=timeout)
+        return cls(
+            f"{parts.hostname}:{parts.port or DEFAULT_PORT}",
+            tls=tls,
+            root_certificates=_root_certificates(options, settings),
+            timeout=float(options.get("timeout", [DEFAULT_TIMEOUT])[0]),
+            client_certificate=_client_certificate(settings, tls),
+            auth=ClientAuth.from_settings(settings, url) if settings else None,
+        )
 
     @property
     def url(self) -> str:
@@ -123,9 +158,20 @@ class RemoteStore:
 
     def _new_channel(self) -> Any:
         if not self.tls:
-            return grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
-        credentials = grpc.ssl_channel_credentials(root_certificates=self._root_certificates)
-        return grpc.aio.secure_channel(self.target, credentials, options=CHANNEL_OPTIONS)
+            interceptors = self.auth.interceptors() if self.auth else None
+            return grpc.aio.insecure_channel(
+                self.target, options=CHANNEL_OPTIONS, interceptors=interceptors
+            )
+        return grpc.aio.secure_channel(self.target, self._credentials(), options=CHANNEL_OPTIONS)
+
+    def _credentials(self) -> Any:
+        key, chain = self._client_certificate or (None, None)
+        channel = grpc.ssl_channel_credentials(
+            root_certificates=self._root_certificates, private_key=key, certificate_chain=chain
+        )
+        if not self.auth:
+            return channel
+        return grpc.composite_channel_credentials(channel, self.auth.call_credentials())
 
     async def close(self) -> None:
         if self._channel is not None:
