@@ -6,18 +6,22 @@ stream held a SIGINT'd server for 58 s."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
+from sublim.api.http_server import _h11_protocol, _httptools_protocol
 from tests.api.conftest import ApiProcess, create_task, start_api
 
 HEADER_TIMEOUT = 1.0
@@ -136,3 +140,32 @@ def _rest_of(sock: socket.socket) -> bytes:
         while chunk := sock.recv(65536):
             received += chunk
     return received
+
+
+async def _ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.mark.parametrize("make_protocol", [_httptools_protocol, _h11_protocol])
+async def test_either_protocol_closes_a_connection_whose_head_is_not_done_in_time(
+    make_protocol: Callable[..., type[asyncio.Protocol]],
+) -> None:
+    """The h11 fallback (no httptools) keeps the head's time limit too."""
+    protocol = make_protocol(**_limits_of(make_protocol))
+    server = uvicorn.Server(uvicorn.Config(_ok, http=protocol, log_config=None))
+    listening = socket.create_server(("127.0.0.1", 0))
+    serving = asyncio.create_task(server.serve(sockets=[listening]))
+    reader, writer = await asyncio.open_connection(*listening.getsockname())
+    writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    answer = await asyncio.wait_for(reader.read(), timeout=HEADER_TIMEOUT + 5)
+    writer.close()
+    server.should_exit = True
+    await serving
+    assert answer.startswith(b"HTTP/1.1 408")
+
+
+def _limits_of(make_protocol: Callable[..., type[asyncio.Protocol]]) -> dict[str, float]:
+    if make_protocol is _h11_protocol:
+        return {"timeout": HEADER_TIMEOUT}
+    return {"max_bytes": 65536, "timeout": HEADER_TIMEOUT}

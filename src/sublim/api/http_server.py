@@ -73,10 +73,27 @@ def _refuse(transport: asyncio.Transport, cycle: Any, status: int) -> None:
     transport.close()
 
 
+class _EndsHead(asyncio.Protocol):
+    """What both head-limited protocols do when the head's limits are breached or the
+    connection goes: stop the timer, answer (unless a response is under way) and close."""
+
+    head: HeadLimits
+    transport: asyncio.Transport
+    cycle: Any
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.head.stop()
+        super().connection_lost(exc)
+
+    def _breach(self, status: int) -> None:
+        self.head.stop()
+        _refuse(self.transport, self.cycle, status)
+
+
 def _httptools_protocol(max_bytes: int, timeout: float) -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class HeadLimitedHttpTools(HttpToolsProtocol):
+    class HeadLimitedHttpTools(_EndsHead, HttpToolsProtocol):
         """httptools, with the head timed from its first byte (or the connection's opening)
         to its end, and its bytes counted after each read that did not complete it."""
 
@@ -98,14 +115,6 @@ def _httptools_protocol(max_bytes: int, timeout: float) -> type[asyncio.Protocol
             self.head.stop()
             super().on_headers_complete()
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.head.stop()
-            super().connection_lost(exc)
-
-        def _breach(self, status: int) -> None:
-            self.head.stop()
-            _refuse(self.transport, self.cycle, status)
-
     return HeadLimitedHttpTools
 
 
@@ -113,7 +122,7 @@ def _h11_protocol(timeout: float) -> type[asyncio.Protocol]:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class HeadLimitedH11(H11Protocol):
+    class HeadLimitedH11(_EndsHead, H11Protocol):
         """h11 (which bounds the head itself: `h11_max_incomplete_event_size`), with the head
         timed while the peer is between requests."""
 
@@ -128,14 +137,6 @@ def _h11_protocol(timeout: float) -> type[asyncio.Protocol]:
             super().data_received(data)
             if self.conn.their_state is not h11.IDLE:
                 self.head.stop()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.head.stop()
-            super().connection_lost(exc)
-
-        def _breach(self, status: int) -> None:
-            self.head.stop()
-            _refuse(self.transport, self.cycle, status)
 
     return HeadLimitedH11
 
