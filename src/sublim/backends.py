@@ -20,7 +20,8 @@ from sublim.store.base import Store
 class Backend(NamedTuple):
     target: str  # "module:Class"
     extra: str | None  # the `pip install sublim[extra]` that brings its driver
-    #: Its `from_url(url, settings)` reads settings too (the datastore client's credentials).
+    #: Its `from_url(url, settings)` reads settings too (the datastore client's credentials,
+    #: the Pub/Sub broker's updates topic).
     takes_settings: bool = False
 
 
@@ -43,7 +44,7 @@ BROKERS: dict[str, Backend] = {
     "amqp": Backend("sublim.broker.amqp:AmqpBroker", "amqp"),
     "amqps": Backend("sublim.broker.amqp:AmqpBroker", "amqp"),
     "nats": Backend("sublim.broker.nats:NatsBroker", "nats"),
-    "pubsub": Backend("sublim.broker.pubsub:PubSubBroker", "gcp"),
+    "pubsub": Backend("sublim.broker.pubsub:PubSubBroker", "gcp", takes_settings=True),
 }
 
 
@@ -87,7 +88,7 @@ def store_from_url(url: str, settings: Settings | None = None) -> Store:
     return store
 
 
-def broker_from_url(url: str) -> Broker:
-    """A broker for `url`, not yet opened."""
-    broker: Broker = _load("broker", BROKERS, url)
+def broker_from_url(url: str, settings: Settings | None = None) -> Broker:
+    """A broker for `url`, not yet opened; `settings` give it what the URL does not say."""
+    broker: Broker = _load("broker", BROKERS, url, settings)
     return broker

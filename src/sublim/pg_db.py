@@ -1,5 +1,7 @@
 """What the PostgreSQL store and broker share: the connection URL, a pool, versioned
-migrations safe for several processes at once, and retrying through engine restarts.
+migrations safe for several processes at once, retrying through engine restarts, and the
+statements that publish into the broker's tables (the broker's publish, and the store's
+same-database outbox, which publishes in its own transaction).
 
 The driver is asyncpg (see docs/decisions/010-postgres-driver.md): it costs the least CPU
 per row of the drivers measured, and CPU per execution is what decides our throughput.
@@ -8,14 +10,17 @@ per row of the drivers measured, and CPU per execution is what decides our throu
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
+from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Message
 from sublim.errors import AlreadyExists, BackendError, ConfigError, SublimError
 from sublim.redaction import redact
 
@@ -279,3 +284,91 @@ def unnest(types: Sequence[str], first: int = 1) -> str:
     """`unnest($first::type0[], $first+1::type1[], …)`: a table from one array per column."""
     arrays = ", ".join(f"${first + i}::{kind}[]" for i, kind in enumerate(types))
     return f"unnest({arrays})"
+
+
+# -- publishing into the broker's tables ---------------------------------------------------
+
+
+class BrokerTables:
+    """Marks a broker whose messages are rows of `broker_messages` in the database at `dsn`:
+    a store in the same database publishes there in its own transactions (the outbox)."""
+
+    dsn: str
+
+
+#: The channel of a subscription: names may be longer than an identifier's 63 bytes.
+CHANNEL_SQL = "'sublim_' || left(md5({}), 24)"
+
+PUBLISH = f"""
+WITH subscriptions AS (
+    SELECT name FROM broker_subscriptions WHERE topic = $1
+),
+inserted AS (
+    INSERT INTO broker_messages (subscription, data, attributes, available_at)
+    SELECT s.name, m.data, m.attributes, now()
+    FROM subscriptions s
+    CROSS JOIN unnest($2::bytea[], $3::jsonb[]) WITH ORDINALITY AS m (data, attributes, n)
+    ORDER BY s.name, m.n
+)
+SELECT pg_notify({CHANNEL_SQL.format("name")}, '') FROM subscriptions
+"""
+#: Keyed messages: $4 their keys (NULL: none), $5 the window in seconds. The first copy of
+#: each key is recorded (in key order, so that concurrent publishes lock rows in one order)
+#: unless a row of it is younger than the window; only the unkeyed messages and the recorded
+#: copies are inserted. Returns the recorded keys, then one NULL per subscription notified.
+PUBLISH_KEYED = f"""
+WITH subscriptions AS (
+    SELECT name FROM broker_subscriptions WHERE topic = $1
+),
+sent AS (
+    SELECT data, attributes, key COLLATE "C" AS key, n
+    FROM unnest($2::bytea[], $3::jsonb[], $4::text[])
+        WITH ORDINALITY AS m (data, attributes, key, n)
+),
+firsts AS (
+    SELECT DISTINCT ON (key) key, n FROM sent WHERE key IS NOT NULL ORDER BY key, n
+),
+recorded AS (
+    INSERT INTO broker_dedupe (topic, key, published_at)
+    SELECT $1, key, now() FROM firsts ORDER BY key
+    ON CONFLICT (topic, key) DO UPDATE SET published_at = excluded.published_at
+    WHERE broker_dedupe.published_at <= now() - make_interval(secs => $5)
+    RETURNING key
+),
+kept AS (
+    SELECT data, attributes, n FROM sent WHERE key IS NULL
+    UNION ALL
+    SELECT s.data, s.attributes, s.n
+    FROM sent s JOIN firsts f ON f.n = s.n JOIN recorded r ON r.key = f.key
+),
+inserted AS (
+    INSERT INTO broker_messages (subscription, data, attributes, available_at)
+    SELECT s.name, k.data, k.attributes, now()
+    FROM subscriptions s CROSS JOIN kept k
+    ORDER BY s.name, k.n
+)
+SELECT key FROM recorded
+UNION ALL
+SELECT NULL FROM subscriptions s, LATERAL (SELECT pg_notify({CHANNEL_SQL.format("s.name")}, '')) n
+"""
+
+
+async def insert_messages(
+    conn: asyncpg.Connection,
+    topic: str,
+    messages: Sequence[Message],
+    *,
+    dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
+) -> set[str]:
+    """Publish on `conn`, in its transaction if one is open (the same-database outbox, which
+    records its keys too); returns the keys dropped as published within `dedupe_window`."""
+    data = [bytes(message.data) for message in messages]
+    attributes = [json.dumps(dict(message.attributes)) for message in messages]
+    keys = [message.key for message in messages]
+    if all(key is None for key in keys):
+        await conn.execute(PUBLISH, topic, data, attributes)
+        return set()
+    rows = await conn.fetch(PUBLISH_KEYED, topic, data, attributes, keys, dedupe_window)
+    recorded = {row[0] for row in rows if row[0] is not None}
+    copies = Counter(key for key in keys if key is not None)
+    return {key for key, count in copies.items() if count > 1 or key not in recorded}

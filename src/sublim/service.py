@@ -116,7 +116,7 @@ class Service:
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:
         store = store_from_url(settings.effective_store_url, settings)
-        broker = broker_from_url(settings.broker_url)
+        broker = broker_from_url(settings.broker_url, settings)
         return cls(store, broker, settings)
 
     async def open(self) -> None:

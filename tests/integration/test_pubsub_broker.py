@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from sublim.backends import broker_from_url
 from sublim.broker.base import Message
+from sublim.config import Settings
 from sublim.errors import InvalidInput
 from tests.gcp_emulators import require_pubsub_emulator
 
@@ -59,6 +61,16 @@ def test_url_options_are_parsed_and_checked() -> None:
     assert (options.project, options.max_deliveries, options.ack_deadline) == ("my-project", 7, 60)
     assert options.ordered_topics == {"A", "B"}
     assert parse_url("pubsub://p").ordered_topics == {"TaskExecutionUpdates"}
+
+
+def test_a_broker_built_from_settings_orders_the_configured_updates_topic() -> None:
+    settings = Settings(updates_topic="MyUpdates", broker_url="pubsub://p")
+    broker = broker_from_url(settings.broker_url, settings)
+    assert isinstance(broker, PubSubBroker)
+    assert broker.options.ordered_topics == {"MyUpdates"}
+    named = broker_from_url("pubsub://p?ordered_topics=A", settings)
+    assert isinstance(named, PubSubBroker)
+    assert named.options.ordered_topics == {"A"}
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,61 +105,6 @@ MIGRATIONS: list[pg_db.Migration] = [
     ),
 ]
 
-#: The channel of a subscription: names may be longer than an identifier's 63 bytes.
-_CHANNEL_SQL = "'sublim_' || left(md5({}), 24)"
-
-_PUBLISH = f"""
-WITH subscriptions AS (
-    SELECT name FROM broker_subscriptions WHERE topic = $1
-),
-inserted AS (
-    INSERT INTO broker_messages (subscription, data, attributes, available_at)
-    SELECT s.name, m.data, m.attributes, now()
-    FROM subscriptions s
-    CROSS JOIN unnest($2::bytea[], $3::jsonb[]) WITH ORDINALITY AS m (data, attributes, n)
-    ORDER BY s.name, m.n
-)
-SELECT pg_notify({_CHANNEL_SQL.format("name")}, '') FROM subscriptions
-"""
-#: Keyed messages: $4 their keys (NULL: none), $5 the window in seconds. The first copy of
-#: each key is recorded (in key order, so that concurrent publishes lock rows in one order)
-#: unless a row of it is younger than the window; only the unkeyed messages and the recorded
-#: copies are inserted. Returns the recorded keys, then one NULL per subscription notified.
-_PUBLISH_KEYED = f"""
-WITH subscriptions AS (
-    SELECT name FROM broker_subscriptions WHERE topic = $1
-),
-sent AS (
-    SELECT data, attributes, key COLLATE "C" AS key, n
-    FROM unnest($2::bytea[], $3::jsonb[], $4::text[])
-        WITH ORDINALITY AS m (data, attributes, key, n)
-),
-firsts AS (
-    SELECT DISTINCT ON (key) key, n FROM sent WHERE key IS NOT NULL ORDER BY key, n
-),
-recorded AS (
-    INSERT INTO broker_dedupe (topic, key, published_at)
-    SELECT $1, key, now() FROM firsts ORDER BY key
-    ON CONFLICT (topic, key) DO UPDATE SET published_at = excluded.published_at
-    WHERE broker_dedupe.published_at <= now() - make_interval(secs => $5)
-    RETURNING key
-),
-kept AS (
-    SELECT data, attributes, n FROM sent WHERE key IS NULL
-    UNION ALL
-    SELECT s.data, s.attributes, s.n
-    FROM sent s JOIN firsts f ON f.n = s.n JOIN recorded r ON r.key = f.key
-),
-inserted AS (
-    INSERT INTO broker_messages (subscription, data, attributes, available_at)
-    SELECT s.name, k.data, k.attributes, now()
-    FROM subscriptions s CROSS JOIN kept k
-    ORDER BY s.name, k.n
-)
-SELECT key FROM recorded
-UNION ALL
-SELECT NULL FROM subscriptions s, LATERAL (SELECT pg_notify({_CHANNEL_SQL.format("s.name")}, '')) n
-"""
 #: Deletes up to $2 keys older than $1 seconds, skipping rows a publish is upserting.
 _PRUNE_KEYS = """
 DELETE FROM broker_dedupe WHERE ctid = ANY(ARRAY(
@@ -201,7 +145,7 @@ WITH released AS (
     FROM {_RECEIPTS} WHERE {_STILL_HELD}
     RETURNING m.id
 )
-SELECT pg_notify({_CHANNEL_SQL.format("$1::text")}, '') WHERE EXISTS (SELECT 1 FROM released)
+SELECT pg_notify({pg_db.CHANNEL_SQL.format("$1::text")}, '') WHERE EXISTS (SELECT 1 FROM released)
 """
 _EXTEND = f"""
 UPDATE broker_messages m SET available_at = now() + make_interval(secs => $4)
@@ -211,29 +155,8 @@ RETURNING m.id, m.lease_token
 
 
 def channel_of(subscription: str) -> str:
-    """The NOTIFY channel of a subscription (what `_CHANNEL_SQL` computes in the database)."""
+    """The NOTIFY channel of a subscription (what `pg_db.CHANNEL_SQL` computes in the database)."""
     return "sublim_" + hashlib.md5(subscription.encode()).hexdigest()[:24]
-
-
-async def insert_messages(
-    conn: asyncpg.Connection,
-    topic: str,
-    messages: Sequence[Message],
-    *,
-    dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
-) -> set[str]:
-    """Publish on `conn`, in its transaction if one is open (the same-database outbox, which
-    records its keys too); returns the keys dropped as published within `dedupe_window`."""
-    data = [bytes(message.data) for message in messages]
-    attributes = [json.dumps(dict(message.attributes)) for message in messages]
-    keys = [message.key for message in messages]
-    if all(key is None for key in keys):
-        await conn.execute(_PUBLISH, topic, data, attributes)
-        return set()
-    rows = await conn.fetch(_PUBLISH_KEYED, topic, data, attributes, keys, dedupe_window)
-    recorded = {row[0] for row in rows if row[0] is not None}
-    copies = Counter(key for key in keys if key is not None)
-    return {key for key, count in copies.items() if count > 1 or key not in recorded}
 
 
 async def _ensure_subscription(conn: asyncpg.Connection, topic: str, subscription: str) -> str:
@@ -331,7 +254,7 @@ class _Listener:
             await conn.close()
 
 
-class PostgresBroker:
+class PostgresBroker(pg_db.BrokerTables):
     """A durable broker in a PostgreSQL database, which it may share with the store."""
 
     dedupes_publish = True
@@ -396,7 +319,7 @@ class PostgresBroker:
             await self._prune_keys()
         window = self.dedupe_window
         return await self._db.run(
-            lambda conn: insert_messages(conn, topic, messages, dedupe_window=window)
+            lambda conn: pg_db.insert_messages(conn, topic, messages, dedupe_window=window)
         )
 
     async def _prune_keys(self) -> None:

@@ -8,7 +8,8 @@ Layout (`sublim.gcp.pubsub_admin`): a topic per task type; a pull subscription p
 created with exactly-once delivery and a dead-letter policy (topic `<subscription>-dlq`,
 after `max_deliveries`), so that Pub/Sub counts deliveries (`delivery_attempt` is set only
 under a dead-letter policy). Subscriptions of the topics in `ordered_topics` (by default the
-updates topic) have message ordering on, and a message's `order` is its ordering key.
+configured updates topic, `updates_topic`) have message ordering on, and a message's `order`
+is its ordering key: the updates of one execution are recorded in the order they were sent.
 
 Pull (docs/decisions/017-pubsub-pull.md): synchronous pulls, with a short deadline when the
 caller does not wait, else one long poll per remaining wait. Leases are kept in this process
@@ -59,7 +60,7 @@ from sublim.broker.base import (
     check_name,
     publish_within,
 )
-from sublim.config import DEFAULT_UPDATES_TOPIC
+from sublim.config import DEFAULT_UPDATES_TOPIC, Settings
 from sublim.errors import BrokerError, Conflict, InvalidInput
 from sublim.gcp.pubsub_admin import (
     DEFAULT_ACK_DEADLINE,
@@ -117,13 +118,14 @@ class PubSubOptions:
     ordered_topics: frozenset[str] = frozenset({DEFAULT_UPDATES_TOPIC})
 
 
-def parse_url(url: str) -> PubSubOptions:
-    """`pubsub://PROJECT?max_deliveries=N&ack_deadline=S&ordered_topics=A,B`."""
+def parse_url(url: str, updates_topic: str = DEFAULT_UPDATES_TOPIC) -> PubSubOptions:
+    """`pubsub://PROJECT?max_deliveries=N&ack_deadline=S&ordered_topics=A,B`; without
+    `ordered_topics`, only `updates_topic` is ordered."""
     parts = urlsplit(url)
     if not parts.netloc:
         raise InvalidInput(f"a Pub/Sub URL names its project: pubsub://PROJECT, not {url!r}")
     query = dict(parse_qsl(parts.query))
-    ordered = query.pop("ordered_topics", DEFAULT_UPDATES_TOPIC)
+    ordered = query.pop("ordered_topics", updates_topic)
     options = PubSubOptions(
         project=parts.netloc,
         max_deliveries=_bounded(query, "max_deliveries", MIN_MAX_DELIVERIES, MAX_MAX_DELIVERIES),
@@ -260,8 +262,12 @@ class PubSubBroker:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def from_url(cls, url: str) -> PubSubBroker:
-        return cls(parse_url(url))
+    def from_url(cls, url: str, settings: Settings | None = None) -> PubSubBroker:
+        """The broker of `url`; `settings` name the updates topic, ordered unless the URL
+        names the ordered topics itself."""
+        if settings is None:
+            return cls(parse_url(url))
+        return cls(parse_url(url, settings.updates_topic))
 
     @property
     def project(self) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import math
-import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -23,6 +22,7 @@ from sublim.errors import ConfigError
 from sublim.executor.node import ExecutionNode
 from sublim.redaction import redact
 from sublim.service import Service
+from sublim.shutdown import stop_on_signals
 
 console = Console()
 
@@ -44,14 +44,6 @@ def load_node(ref: str, broker_override: str | None = None) -> ExecutionNode:
     if broker_override:
         node.use_broker(broker_from_url(broker_override), owned=True)
     return node
-
-
-def stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    return stop
 
 
 async def serve_executor(node: ExecutionNode) -> None:

@@ -228,8 +228,20 @@ def create_task(
     )
 
 
+def _on_task(
+    method: str,
+    task_id: str,
+    read: Callable[[httpx.Response], T],
+    action: str = "",
+    **options: Any,
+) -> Call[T]:
+    """A call on one task's path (or, with `action`, below it); a 404 is `ApiTaskNotFound`."""
+    path = f"/v1/tasks/{segment(task_id)}" + (f"/{action}" if action else "")
+    return Call(method, path, read, subject=("task", task_id), **options)
+
+
 def get_task(task_id: str) -> Call[TaskRecord]:
-    return Call("GET", f"/v1/tasks/{segment(task_id)}", _as(TaskRecord), subject=("task", task_id))
+    return _on_task("GET", task_id, _as(TaskRecord))
 
 
 def list_tasks(
@@ -257,58 +269,61 @@ def update_task(
         payload=dict(payload) if payload is not None else None,
         labels=dict(labels) if labels is not None else None,
     )
-    return Call(
-        "PATCH",
-        f"/v1/tasks/{segment(task_id)}",
-        _as(TaskRecord),
-        body=body,
-        subject=("task", task_id),
-    )
+    return _on_task("PATCH", task_id, _as(TaskRecord), body=body)
 
 
 def delete_task(task_id: str) -> Call[None]:
-    return Call("DELETE", f"/v1/tasks/{segment(task_id)}", _nothing, subject=("task", task_id))
+    return _on_task("DELETE", task_id, _nothing)
 
 
 def enqueue(
     task_id: str, *, max_attempts: int | None, idempotency_key: str | None
 ) -> Call[Execution]:
-    return Call(
+    return _on_task(
         "POST",
-        f"/v1/tasks/{segment(task_id)}/executions",
+        task_id,
         _as(Execution),
+        action="executions",
         body=_without_none(max_attempts=max_attempts) or None,
         headers=_idempotency(idempotency_key),
-        subject=("task", task_id),
     )
 
 
-def list_executions(
-    task_id: str | None,
-    *,
-    status: StatusFilter,
-    topic: str | None,
-    created_after: datetime | None,
-    created_before: datetime | None,
-    limit: int,
-    cursor: str | None,
-) -> Call[Page[Execution]]:
-    params = [("status", one) for one in _statuses(status)] + _pairs(
-        topic=topic,
-        created_after=_iso(created_after),
-        created_before=_iso(created_before),
-        limit=limit,
-        cursor=cursor,
-    )
-    if task_id is None:
-        return Call("GET", "/v1/executions", _page_of(Execution), params=params)
-    return Call(
-        "GET",
-        f"/v1/tasks/{segment(task_id)}/executions",
-        _page_of(Execution),
-        params=params,
-        subject=("task", task_id),
-    )
+@dataclass(frozen=True)
+class ExecutionFilter:
+    """Which executions a list holds (of one task, or all); `page` is the call for one page."""
+
+    task_id: str | None
+    statuses: tuple[str, ...]
+    topic: str | None
+    created_after: datetime | None
+    created_before: datetime | None
+
+    @classmethod
+    def of(
+        cls,
+        task_id: str | None,
+        status: StatusFilter,
+        topic: str | None,
+        created_after: datetime | None,
+        created_before: datetime | None,
+    ) -> ExecutionFilter:
+        """The filter of the client's arguments, in their order; `status` read once."""
+        return cls(task_id, tuple(_statuses(status)), topic, created_after, created_before)
+
+    def page(self, limit: int, cursor: str | None) -> Call[Page[Execution]]:
+        params = [("status", one) for one in self.statuses] + _pairs(
+            topic=self.topic,
+            created_after=_iso(self.created_after),
+            created_before=_iso(self.created_before),
+            limit=limit,
+            cursor=cursor,
+        )
+        if self.task_id is None:
+            return Call("GET", "/v1/executions", _page_of(Execution), params=params)
+        return _on_task(
+            "GET", self.task_id, _page_of(Execution), action="executions", params=params
+        )
 
 
 def _on_execution(method: str, execution_id: str, action: str = "") -> Call[Execution]:

@@ -48,9 +48,11 @@ class AsyncClient:
 
     @property
     def url(self) -> str:
+        """The API's base URL, without a trailing slash."""
         return self.connection.url
 
     async def aclose(self) -> None:
+        """Close the client's connections."""
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -72,9 +74,11 @@ class AsyncClient:
     # --- operations ---
 
     async def healthz(self) -> str:
+        """ "ok" while the API process answers."""
         return await self._send(_wire.healthz())
 
     async def readyz(self) -> str:
+        """ "ready" when the API's store and broker answer; `ApiUnavailable` otherwise."""
         return await self._send(_wire.readyz())
 
     # --- tasks ---
@@ -90,6 +94,7 @@ class AsyncClient:
         max_attempts: int | None = None,
         idempotency_key: str | None = None,
     ) -> CreatedTask:
+        """Create a task; `execute=True` also enqueues it (then `.execution` is set)."""
         return await self._send(
             _wire.create_task(
                 topic,
@@ -103,6 +108,7 @@ class AsyncClient:
         )
 
     async def get_task(self, task_id: str) -> TaskRecord:
+        """The task; `ApiTaskNotFound` when there is none."""
         return await self._send(_wire.get_task(task_id))
 
     async def list_tasks(
@@ -114,6 +120,7 @@ class AsyncClient:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[TaskRecord]:
+        """One page of tasks, newest first; pass `next_cursor` back as `cursor`."""
         return await self._send(
             _wire.list_tasks(topic=topic, labels=labels, status=status, limit=limit, cursor=cursor)
         )
@@ -126,6 +133,7 @@ class AsyncClient:
         *,
         page_size: int = 100,
     ) -> AsyncIterator[TaskRecord]:
+        """Every matching task, newest first, following the cursors page by page."""
         return follow_pages(
             lambda cursor: self.list_tasks(topic, labels, status, limit=page_size, cursor=cursor)
         )
@@ -138,11 +146,13 @@ class AsyncClient:
         payload: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> TaskRecord:
+        """Change the fields given (labels are replaced as a whole)."""
         return await self._send(
             _wire.update_task(task_id, name=name, payload=payload, labels=labels)
         )
 
     async def delete_task(self, task_id: str) -> None:
+        """Delete the task and its executions."""
         await self._send(_wire.delete_task(task_id))
 
     # --- executions ---
@@ -154,6 +164,7 @@ class AsyncClient:
         max_attempts: int | None = None,
         idempotency_key: str | None = None,
     ) -> Execution:
+        """Enqueue a new execution of the task."""
         return await self._send(
             _wire.enqueue(task_id, max_attempts=max_attempts, idempotency_key=idempotency_key)
         )
@@ -169,17 +180,9 @@ class AsyncClient:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Execution]:
-        return await self._send(
-            _wire.list_executions(
-                task_id,
-                status=status,
-                topic=topic,
-                created_after=created_after,
-                created_before=created_before,
-                limit=limit,
-                cursor=cursor,
-            )
-        )
+        """One page of executions (of one task, or all), newest first, without event logs."""
+        where = _wire.ExecutionFilter.of(task_id, status, topic, created_after, created_before)
+        return await self._send(where.page(limit, cursor))
 
     def iter_executions(
         self,
@@ -191,32 +194,29 @@ class AsyncClient:
         created_before: datetime | None = None,
         page_size: int = 100,
     ) -> AsyncIterator[Execution]:
-        return follow_pages(
-            lambda cursor: self.list_executions(
-                task_id,
-                status=status,
-                topic=topic,
-                created_after=created_after,
-                created_before=created_before,
-                limit=page_size,
-                cursor=cursor,
-            )
-        )
+        """Every matching execution, newest first, following the cursors page by page."""
+        where = _wire.ExecutionFilter.of(task_id, status, topic, created_after, created_before)
+        return follow_pages(lambda cursor: self._send(where.page(page_size, cursor)))
 
     async def get_execution(self, execution_id: str) -> Execution:
+        """One execution with its result, error and event log."""
         return await self._send(_wire.get_execution(execution_id))
 
     async def cancel(self, execution_id: str) -> Execution:
+        """Cancel a queued or running execution; `ApiConflict` once it has finished."""
         return await self._send(_wire.cancel(execution_id))
 
     async def retry(self, execution_id: str) -> Execution:
+        """A new execution of the same task; `ApiConflict` while this one has not finished."""
         return await self._send(_wire.retry(execution_id))
 
     async def events(self, execution_id: str) -> list[Event]:
+        """The execution's event log so far."""
         return await self._send(_wire.events(execution_id))
 
     async def stream_events(self, execution_id: str, *, after: int = 0) -> AsyncIterator[Event]:
-        """The execution's events, live, until it finishes (as `Client.stream_events`)."""
+        """The execution's events, the log so far then each one as it is recorded, until the
+        execution finishes (or is deleted); `after` skips that many events."""
         decoder, left = EventDecoder(last_id=after), _wire.STREAM_RECONNECTS
         while left >= 0:
             async for event in self._stream_once(execution_id, decoder):

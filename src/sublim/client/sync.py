@@ -51,9 +51,11 @@ class Client:
 
     @property
     def url(self) -> str:
+        """The API's base URL, without a trailing slash."""
         return self.connection.url
 
     def close(self) -> None:
+        """Close the client's connections."""
         self._http.close()
 
     def __enter__(self) -> Client:
@@ -109,6 +111,7 @@ class Client:
         )
 
     def get_task(self, task_id: str) -> TaskRecord:
+        """The task; `ApiTaskNotFound` when there is none."""
         return self._send(_wire.get_task(task_id))
 
     def list_tasks(
@@ -179,17 +182,8 @@ class Client:
         cursor: str | None = None,
     ) -> Page[Execution]:
         """One page of executions (of one task, or all), newest first, without event logs."""
-        return self._send(
-            _wire.list_executions(
-                task_id,
-                status=status,
-                topic=topic,
-                created_after=created_after,
-                created_before=created_before,
-                limit=limit,
-                cursor=cursor,
-            )
-        )
+        where = _wire.ExecutionFilter.of(task_id, status, topic, created_after, created_before)
+        return self._send(where.page(limit, cursor))
 
     def iter_executions(
         self,
@@ -202,17 +196,8 @@ class Client:
         page_size: int = 100,
     ) -> Iterator[Execution]:
         """Every matching execution, newest first, following the cursors page by page."""
-        return follow_pages(
-            lambda cursor: self.list_executions(
-                task_id,
-                status=status,
-                topic=topic,
-                created_after=created_after,
-                created_before=created_before,
-                limit=page_size,
-                cursor=cursor,
-            )
-        )
+        where = _wire.ExecutionFilter.of(task_id, status, topic, created_after, created_before)
+        return follow_pages(lambda cursor: self._send(where.page(page_size, cursor)))
 
     def get_execution(self, execution_id: str) -> Execution:
         """One execution with its result, error and event log."""
@@ -262,7 +247,7 @@ class Client:
             yield response.iter_lines()
 
     def wait(self, execution_id: str) -> Execution:
-        """Block until the execution finishes; the finished execution."""
+        """Wait until the execution finishes; the finished execution."""
         for _ in self.stream_events(execution_id):
             pass
         return self.get_execution(execution_id)

@@ -28,6 +28,7 @@ from sublim.datastore.wire_errors import StaleRead, status_of
 from sublim.errors import ConfigError, ExecutionNotFound
 from sublim.model import Change, Execution
 from sublim.redaction import redact
+from sublim.shutdown import stop_on_signals
 from sublim.store.base import Store, TaskQuery
 
 log = logging.getLogger("sublim.datastore")
@@ -275,6 +276,4 @@ def tls_files(settings: Settings) -> TlsFiles | None:
 
 async def run_datastore(settings: Settings) -> None:
     """`sublim datastore`: serve until SIGTERM or SIGINT, then stop gracefully."""
-    from sublim.cli.serve import stop_on_signals
-
     await serve_datastore(settings, stop_on_signals())

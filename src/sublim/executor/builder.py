@@ -57,7 +57,11 @@ class ExecutionNodeBuilder:
     def build(self) -> ExecutionNode:
         if not self._consumers:
             raise ConfigError("an execution node needs at least one consumer: call with_consumer()")
-        broker = broker_from_url(self.broker) if isinstance(self.broker, str) else self.broker
+        broker = (
+            broker_from_url(self.broker, self.settings)
+            if isinstance(self.broker, str)
+            else self.broker
+        )
         return ExecutionNode(
             broker=broker,
             consumers=self._consumers,

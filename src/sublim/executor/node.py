@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import logging
 import os
-import signal
 import socket
 import time
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from sublim.executor.pools import Pool, make_pool
 from sublim.executor.reporter import Reporter
 from sublim.messages import control_topic
 from sublim.model import WorkerInfo
+from sublim.shutdown import stop_on_signals
 from sublim.task import PoolKind
 
 log = logging.getLogger("sublim.executor")
@@ -209,11 +209,7 @@ class ExecutionNode:
         asyncio.run(self._run_with_signals())
 
     async def _run_with_signals(self) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await self.serve(stop)
+        await self.serve(stop_on_signals())
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, then shut down gracefully."""

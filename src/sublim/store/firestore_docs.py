@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sublim.model import Event, Execution, ExecutionSummary, TaskRecord
-from sublim.store.sqlite_rows import from_json_text, to_json_text
+from sublim.store._rows import from_json_text, to_json_text
 
 Doc = dict[str, Any]
 

@@ -23,9 +23,9 @@ import asyncpg
 
 from sublim import pg_db
 from sublim.broker.base import Broker, Message
-from sublim.broker.postgres import PostgresBroker, insert_messages
 from sublim.errors import ExecutionNotFound, StoreError, TaskNotFound
 from sublim.model import Change, Execution, TaskRecord, TaskStatus
+from sublim.store._rows import EXECUTION_COLUMNS, SUMMARY_COLUMNS, TASK_COLUMNS, to_json_text
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
 from sublim.store.common import apply_in_order, page_of, patched
 from sublim.store.postgres_rows import (
@@ -38,7 +38,6 @@ from sublim.store.postgres_rows import (
     task_row,
     types_of,
 )
-from sublim.store.sqlite_rows import EXECUTION_COLUMNS, SUMMARY_COLUMNS, TASK_COLUMNS, to_json_text
 
 POOL_SIZE = 10
 
@@ -378,7 +377,7 @@ class PostgresStore:
 
     def shares_transactions_with(self, broker: Broker) -> bool:
         """Whether `broker` keeps its messages in this store's database."""
-        return isinstance(broker, PostgresBroker) and pg_db.same_database(self.dsn, broker.dsn)
+        return isinstance(broker, pg_db.BrokerTables) and pg_db.same_database(self.dsn, broker.dsn)
 
     async def create_and_publish(
         self, executions: Sequence[Execution], messages: Mapping[str, Sequence[Message]]
@@ -387,7 +386,7 @@ class PostgresStore:
 
         async def publish(conn: asyncpg.Connection) -> None:
             for topic, topic_messages in messages.items():
-                await insert_messages(conn, topic, topic_messages)
+                await pg_db.insert_messages(conn, topic, topic_messages)
 
         if executions:
             await self._db.run(_recording_once(executions, publish))

@@ -1,6 +1,6 @@
 """Converting tasks, executions and events to PostgreSQL rows and back.
 
-The column lists are the SQLite store's (`sqlite_rows`): one shape for every SQL store.
+The column lists are shared with the SQLite store (`store/_rows.py`): one shape for every SQL store.
 JSON values travel as text into `jsonb` columns (serialised by pydantic_core, which knows
 what the models hold); times are `timestamptz` (a naive datetime is taken as UTC).
 """
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sublim.model import Event, Execution, ExecutionSummary, TaskRecord
-from sublim.store.sqlite_rows import (
+from sublim.store._rows import (
     EXECUTION_COLUMNS,
     SUMMARY_COLUMNS,
     TASK_COLUMNS,

@@ -17,12 +17,10 @@ from typing import Any, ParamSpec, TypeVar
 from sublim.errors import AlreadyExists, ExecutionNotFound, StoreError, TaskNotFound
 from sublim.model import Change, Execution, TaskRecord, TaskStatus
 from sublim.sqlite_db import DbThread, Migration, connect, migrate, path_from_url, write_transaction
+from sublim.store._rows import EXECUTION_COLUMNS, SUMMARY_COLUMNS, TASK_COLUMNS, to_json_text
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
 from sublim.store.common import apply_in_order, page_of, patched
 from sublim.store.sqlite_rows import (
-    EXECUTION_COLUMNS,
-    SUMMARY_COLUMNS,
-    TASK_COLUMNS,
     event_row,
     execution_from_row,
     execution_row,
@@ -30,7 +28,6 @@ from sublim.store.sqlite_rows import (
     task_from_row,
     task_row,
     to_epoch,
-    to_json_text,
 )
 
 P = ParamSpec("P")

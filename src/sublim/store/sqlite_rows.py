@@ -6,39 +6,21 @@ UTC-aware datetimes; JSON values are stored as text.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import pydantic_core
-
 from sublim.model import Event, Execution, ExecutionSummary, TaskRecord
+from sublim.store._rows import (
+    EXECUTION_COLUMNS,
+    SUMMARY_COLUMNS,
+    TASK_COLUMNS,
+    from_json_text,
+    to_json_text,
+)
 
 Row = Sequence[Any]
 
-TASK_COLUMNS = ("id", "name", "topic", "payload", "labels", "created_at", "updated_at")
-EXECUTION_COLUMNS = (
-    "id",
-    "task_id",
-    "topic",
-    "status",
-    "attempt",
-    "max_attempts",
-    "last_seq",
-    "payload",
-    "result",
-    "error",
-    "worker",
-    "created_at",
-    "dispatched_at",
-    "started_at",
-    "finished_at",
-    "duration_seconds",
-    "heartbeat_at",
-    "depends_on",
-)
-SUMMARY_COLUMNS = ("id", "status", "attempt", "created_at", "finished_at")
 EVENT_COLUMNS = ("execution_id", "seq", "status", "at", "attempt", "reason")
 
 _JSON_COLUMNS = frozenset({"payload", "labels", "result", "error", "worker", "depends_on"})
@@ -56,15 +38,6 @@ def to_epoch(moment: datetime | None) -> float | None:
 
 def from_epoch(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
-def to_json_text(value: Any) -> str | None:
-    # pydantic_core serialises what pydantic models hold (datetimes, enums) and is fast.
-    return None if value is None else pydantic_core.to_json(value).decode()
-
-
-def from_json_text(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 def _to_column(column: str, value: Any) -> Any:
