@@ -10,13 +10,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from sublim.api.app import create_app
+from sublim.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Secrets are 16 characters or more (shorter ones are refused at start).
@@ -178,3 +182,12 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert {"type", "title", "detail"} <= body.keys()
     assert "Traceback" not in response.text
     return body
+
+
+@asynccontextmanager
+async def in_process_http(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of `create_app(service)` called in this process, as from loopback."""
+    app = create_app(service, service.settings, manage_service=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        yield client

@@ -6,9 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from sublim.api.app import create_app
 from sublim.api.idempotency import IdempotencyCache
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
@@ -16,7 +14,7 @@ from sublim.errors import BrokerError, StoreError
 from sublim.ids import new_ulid
 from sublim.service import Service
 from sublim.store.memory import MemoryStore
-from tests.api.conftest import assert_problem
+from tests.api.conftest import assert_problem, in_process_http
 
 
 @pytest.fixture
@@ -27,14 +25,8 @@ async def service() -> AsyncIterator[Service]:
 
 
 @pytest.fixture
-def app(service: Service) -> FastAPI:
-    return create_app(service, service.settings, manage_service=False)
-
-
-@pytest.fixture
-async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+async def http(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    async with in_process_http(service) as client:
         yield client
 
 

@@ -12,7 +12,6 @@ import grpc
 import httpx
 import pytest
 
-from sublim.api.app import create_app
 from sublim.broker.memory import MemoryBroker
 from sublim.caps import MAX_DEPENDS_ON, MAX_LABEL_FILTERS, MAX_LABELS_PER_TASK
 from sublim.config import Settings
@@ -26,7 +25,7 @@ from sublim.model import Execution
 from sublim.service import Service
 from sublim.store.base import ExecutionQuery, TaskPatch, TaskQuery
 from sublim.store.sqlite import SqliteStore
-from tests.api.conftest import assert_problem
+from tests.api.conftest import assert_problem, in_process_http
 
 FILTERS_THAT_BROKE_SQLITE = 1_100
 
@@ -45,9 +44,7 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
 
 @pytest.fixture
 async def http(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(service, service.settings, manage_service=False)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+    async with in_process_http(service) as client:
         yield client
 
 

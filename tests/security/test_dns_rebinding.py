@@ -9,23 +9,22 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from sublim.api.app import create_app
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
 from sublim.service import Service
 from sublim.store.memory import MemoryStore
-from tests.api.conftest import ApiProcess, assert_problem, start_api
+from tests.api.conftest import ApiProcess, assert_problem, in_process_http, start_api
 
 TOKEN = "rebinding-test-token-0123"
 
 
 @asynccontextmanager
 async def client_of(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with Service(MemoryStore(), MemoryBroker(), settings) as service:
-        app = create_app(service, settings, manage_service=False)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-            yield http
+    async with (
+        Service(MemoryStore(), MemoryBroker(), settings) as service,
+        in_process_http(service) as http,
+    ):
+        yield http
 
 
 @pytest.fixture

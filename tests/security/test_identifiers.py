@@ -16,10 +16,8 @@ from urllib.parse import quote
 import grpc
 import httpx
 import pytest
-from fastapi import FastAPI
 
 import sublim
-from sublim.api.app import create_app
 from sublim.broker.base import check_name
 from sublim.broker.memory import MemoryBroker
 from sublim.cli.serve import load_node
@@ -33,6 +31,7 @@ from sublim.model import Change, Execution, TaskRecord
 from sublim.service import Service
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, TaskPatch, TaskQuery
 from sublim.store.memory import MemoryStore
+from tests.api.conftest import in_process_http
 from tests.contract.store_builders import a_task
 
 #: Ids that are no ULIDs, each dangerous somewhere: a path step, a log or header line break,
@@ -101,14 +100,8 @@ def store(service: Service) -> RecordingStore:
 
 
 @pytest.fixture
-def app(service: Service) -> FastAPI:
-    return create_app(service, service.settings, manage_service=False)
-
-
-@pytest.fixture
-async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+async def http(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    async with in_process_http(service) as client:
         yield client
 
 

@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from sublim import ExecutionNodeBuilder, Task, TaskStatus
-from sublim.api.app import create_app
 from sublim.broker.nats import NatsBroker
 from sublim.config import Settings
 from sublim.errors import MessageTooLarge
@@ -28,7 +27,7 @@ from sublim.model import Event, Execution, TaskRecord, utcnow
 from sublim.service import Service
 from sublim.store.base import TaskQuery
 from sublim.store.memory import MemoryStore
-from tests.api.conftest import assert_problem
+from tests.api.conftest import assert_problem, in_process_http
 from tests.engine_brokers import fresh_nats_url
 
 S = TaskStatus
@@ -64,9 +63,7 @@ async def service() -> AsyncIterator[Service]:
 
 @pytest.fixture
 async def http(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(service, service.settings, manage_service=False)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+    async with in_process_http(service) as client:
         yield client
 
 

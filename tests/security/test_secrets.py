@@ -11,18 +11,16 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import ValidationError
 
-from sublim.api.app import create_app
 from sublim.api.auth import Authenticator, auth_required
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings, load_settings
 from sublim.errors import ConfigError, StoreError
 from sublim.service import Service
 from sublim.store.memory import MemoryStore
-from tests.api.conftest import PUSH_TOKEN, ROOT, free_port, start_api
+from tests.api.conftest import PUSH_TOKEN, ROOT, free_port, in_process_http, start_api
 from tests.pg_databases import fresh_schema
 
 PASSWORD = "hunter2-very-secret"
@@ -160,9 +158,7 @@ async def test_readyz_does_not_return_a_url_password(
         raise StoreError(f"cannot connect to postgresql://sublim:{PASSWORD}@db:5432/sublim")
 
     monkeypatch.setattr(service, "ping", down)
-    app = create_app(service, service.settings, manage_service=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+    async with in_process_http(service) as http:
         response = await http.get("/readyz")
     assert response.status_code == 503
     assert "postgresql://sublim:***@db:5432/sublim" in response.json()["detail"]
