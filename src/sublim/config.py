@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     )
     datastore_token: str | None = Field(
         None,
-        min_length=16,
+        min_length=MIN_SECRET_LENGTH,
         validation_alias=_env("datastore_token"),
         description="shared secret of the gRPC datastore (16 characters or more): the datastore "
         "requires it, grpc:// and grpcs:// stores send it",

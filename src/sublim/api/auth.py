@@ -25,14 +25,9 @@ REALM = 'Bearer realm="sublim"'
 bearer_scheme = HTTPBearer(auto_error=False, description="an API token of settings.api_tokens")
 
 
-def listens_on_loopback_only(host: str) -> bool:
-    """`localhost` or a loopback IP literal; a name such as `127.attacker.example` is not."""
-    return is_loopback(host)
-
-
 def auth_required(settings: Settings) -> bool:
     if settings.auth == "auto":
-        return not listens_on_loopback_only(settings.host)
+        return not is_loopback(settings.host)
     return settings.auth == "required"
 
 
