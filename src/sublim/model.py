@@ -276,22 +276,12 @@ def transition(
     return Change(outcome="applied", execution=updated, new_events=(event,))
 
 
-POISON = "PoisonTask"
-#: Lost attempts, with no outcome ever reported, after which an execution counts as poison.
-POISON_LOST_ATTEMPTS = 2
+def _lost(execution: Execution, reason: str, *, at: datetime | None = None) -> Change:
+    """`sublim.policy.lost_attempt` (Incomplete, or Error for a poison task). The policy
+    builds on this module's types, so it is imported when first asked, not at the top."""
+    from sublim.policy import lost_attempt
 
-
-def lost_attempt(execution: Execution, reason: str, *, at: datetime | None = None) -> Change:
-    """Record the running attempt lost (its worker died or went silent): Incomplete, or, when
-    no attempts remain and not one attempt ever reported an outcome, Error — a poison task
-    that kills its workers is quarantined instead of looping."""
-    final = execution.attempt >= execution.max_attempts
-    never_reported = execution.error is None and execution.attempt >= POISON_LOST_ATTEMPTS
-    if not (final and never_reported):
-        return transition(execution, S.INCOMPLETE, reason=reason, at=at)
-    message = f"all {execution.attempt} attempts lost their worker: quarantined as poison"
-    error = ErrorInfo(type=POISON, message=message)
-    return transition(execution, S.ERROR, reason=f"{reason}; {message}", at=at, error=error)
+    return lost_attempt(execution, reason, at=at)
 
 
 def apply_update(execution: Execution, update: Update) -> Change:
@@ -315,7 +305,7 @@ def _apply_new_attempt(execution: Execution, update: Update) -> Change:
     events: list[Event] = []
     base = execution
     if execution.status == S.RUNNING:
-        lost = lost_attempt(
+        lost = _lost(
             execution,
             f"attempt {execution.attempt} lost: redelivered as attempt {update.attempt}",
             at=update.at,
@@ -335,7 +325,7 @@ def _out_of_attempts(execution: Execution, update: Update, events: list[Event]) 
         return Change(outcome="applied", execution=execution, new_events=tuple(events))
     reason = f"attempt {update.attempt} exceeds max_attempts={execution.max_attempts}"
     last = execution.model_copy(update={"attempt": execution.max_attempts})
-    final = lost_attempt(last, reason, at=update.at)
+    final = _lost(last, reason, at=update.at)
     return final.model_copy(update={"new_events": (*events, *final.new_events)})
 
 

@@ -23,9 +23,9 @@ from sublim.model import (
     TaskStatus,
     Update,
     apply_update,
-    lost_attempt,
     transition,
 )
+from sublim.policy import lost_attempt
 
 S = TaskStatus
 

@@ -22,14 +22,13 @@ from sublim.broker.base import Broker, Delivery, Message, check_fits, check_name
 from sublim.caps import check_depends_on, check_labels
 from sublim.config import Settings
 from sublim.errors import (
-    BackendError,
     ExecutionNotFound,
     IllegalTransition,
     InvalidInput,
-    MessageTooLarge,
 )
 from sublim.feed import ChangeFeed
 from sublim.holds import Holds, judge_dependencies
+from sublim.loops import Sweeper, UpdatesConsumer
 from sublim.messages import (
     ClaimAnswers,
     ControlMessage,
@@ -41,7 +40,6 @@ from sublim.messages import (
 )
 from sublim.model import (
     Change,
-    ErrorInfo,
     Event,
     Execution,
     ExecutionRequest,
@@ -59,6 +57,7 @@ from sublim.modifiers import (
     MarkLostIfSilent,
 )
 from sublim.modifiers import fold_updates as fold_updates  # re-exported: its former home
+from sublim.policy import next_update_of, too_large
 from sublim.store.base import (
     ExecutionQuery,
     ModifyFn,
@@ -417,28 +416,26 @@ class Service:
         return [changes.get(u.execution_id) for u in updates]
 
     async def consume_updates(self, stop: asyncio.Event, *, batch: int = 500) -> None:
-        """Pull updates from the updates topic and record them until `stop` is set."""
-        subscription = default_subscription(self.settings.updates_topic)
-        lease = self.settings.lease_seconds
-        while not stop.is_set():
-            try:
-                deliveries = await self.broker.pull(subscription, batch, lease=lease, wait=0.5)
-                if deliveries:
-                    await self._record_deliveries(subscription, deliveries)
-            except BackendError as exc:
-                # Unacked updates are redelivered once the engine is back: nothing is lost.
-                log.warning("recording updates paused: %s; retrying in 1 s", exc)
-                await _wait_or_timeout(stop, 1.0)
+        """Pull updates from the updates topic and record them until `stop` is set (the
+        `UpdatesConsumer` loop)."""
+        await UpdatesConsumer(self, batch).run(stop)
 
     async def record_pending_updates(self, *, batch: int = 500) -> int:
         """Record every update waiting on the updates topic now; returns how many."""
+        recorded = 0
+        while pulled := await self.record_updates_once(batch=batch, wait=0):
+            recorded += pulled
+        return recorded
+
+    async def record_updates_once(self, *, batch: int = 500, wait: float = 0) -> int:
+        """Pull one batch of updates from the updates topic, waiting up to `wait` seconds for
+        one, and record it; returns how many updates it held."""
         subscription = default_subscription(self.settings.updates_topic)
         lease = self.settings.lease_seconds
-        recorded = 0
-        while deliveries := await self.broker.pull(subscription, batch, lease=lease, wait=0):
+        deliveries = await self.broker.pull(subscription, batch, lease=lease, wait=wait)
+        if deliveries:
             await self._record_deliveries(subscription, deliveries)
-            recorded += len(deliveries)
-        return recorded
+        return len(deliveries)
 
     async def _record_deliveries(self, subscription: str, deliveries: Sequence[Delivery]) -> None:
         updates = []
@@ -500,15 +497,8 @@ class Service:
         return lost
 
     async def run_sweeper(self, stop: asyncio.Event) -> None:
-        """Sweep every `sweep_interval_seconds` until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception(
-                    "sweep failed; trying again in %.0f s", self.settings.sweep_interval_seconds
-                )
-            await _wait_or_timeout(stop, self.settings.sweep_interval_seconds)
+        """Sweep every `sweep_interval_seconds` until `stop` is set (the `Sweeper` loop)."""
+        await Sweeper(self).run(stop)
 
 
 def _request_of(execution: Execution) -> ExecutionRequest:
@@ -533,22 +523,9 @@ def _by_size(
         if size <= limit:
             fitting.append(execution)
         else:
-            refusals.append(_too_large_update(execution, size, limit))
+            base = next_update_of(execution, S.ERROR)
+            refusals.append(too_large(base, of="request", size=size, limit=limit))
     return fitting, refusals
-
-
-def _too_large_update(execution: Execution, size: int, limit: int) -> Update:
-    text = f"its request is {size} bytes, more than the broker's limit of {limit} bytes"
-    return Update(
-        execution_id=execution.id,
-        task_id=execution.task_id,
-        attempt=execution.attempt,
-        seq=execution.last_seq + 1,
-        status=S.ERROR,
-        error=ErrorInfo(type=MessageTooLarge.__name__, message=text),
-        complete=True,
-        reason=f"not published: {text}",
-    )
 
 
 def _transactional_outbox(store: Store, broker: Broker) -> TransactionalOutbox | None:
@@ -609,8 +586,3 @@ def _with_log_of(published: Execution | None, recorded: Execution) -> Execution:
 def _log_unknown(execution_ids: set[str]) -> None:
     for execution_id in execution_ids:
         log.warning("update for unknown execution %s ignored", execution_id)
-
-
-async def _wait_or_timeout(event: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout=seconds)

@@ -36,6 +36,7 @@ CORE = (
     "sublim.feed",
     "sublim.holds",
     "sublim.ids",
+    "sublim.loops",
     "sublim.messages",
     "sublim.model",
     "sublim.modifiers",

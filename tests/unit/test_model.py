@@ -17,10 +17,10 @@ from sublim.model import (
     TaskStatus,
     Update,
     apply_update,
-    lost_attempt,
     transition,
     utcnow,
 )
+from sublim.policy import lost_attempt
 
 S = TaskStatus
 T0 = utcnow()

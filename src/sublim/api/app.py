@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,32 +27,24 @@ from sublim.api.problems import PROBLEM_JSON, install_problem_handlers
 from sublim.api.push_oidc import require_google_auth
 from sublim.api.streams import StreamSlots
 from sublim.config import Settings
+from sublim.loops import Loop, Supervised, Sweeper, UpdatesConsumer, run_loops, start_loops
 from sublim.service import Service
 
 log = logging.getLogger("sublim.api")
 
-RESTART_DELAY_SECONDS = 1.0
 
-Loop = Callable[[asyncio.Event], Awaitable[None]]
-
-
-async def supervise(name: str, loop: Loop, stop: asyncio.Event) -> None:
-    """Run `loop` until `stop` is set, starting it again (after a pause) if it fails."""
-    while not stop.is_set():
-        try:
-            await loop(stop)
-        except Exception:
-            log.exception("%s failed; starting it again in %.0f s", name, RESTART_DELAY_SECONDS)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RESTART_DELAY_SECONDS)
+def background_loops(service: Service) -> list[Loop]:
+    """The service's loops this process runs, each started again after a failure: the
+    sweeper, and the updates consumer unless updates are pushed to the API."""
+    loops: list[Loop] = [Sweeper(service)]
+    if service.settings.pull_updates:
+        loops.append(UpdatesConsumer(service))
+    return [Supervised(loop, log) for loop in loops]
 
 
 async def run_background_loops(service: Service, stop: asyncio.Event) -> None:
-    """The updates consumer (unless updates are pushed) and the sweeper, until `stop` is set."""
-    loops = [supervise("sweeper", service.run_sweeper, stop)]
-    if service.settings.pull_updates:
-        loops.append(supervise("updates consumer", service.consume_updates, stop))
-    await asyncio.gather(*loops)
+    """The service's background loops (see `background_loops`), until `stop` is set."""
+    await run_loops(background_loops(service), stop)
 
 
 def _lifespan(service: Service, manage_service: bool) -> Any:
@@ -62,13 +54,11 @@ def _lifespan(service: Service, manage_service: bool) -> Any:
             yield
             return
         await service.open()
-        stop = asyncio.Event()
-        loops = asyncio.create_task(run_background_loops(service, stop))
+        loops = start_loops(background_loops(service))
         try:
             yield
         finally:
-            stop.set()
-            await loops
+            await loops.stop()
             await service.close()
 
     return lifespan

@@ -15,13 +15,22 @@ from pydantic import ValidationError
 from sublim.broker.base import Broker, Delivery
 from sublim.errors import BrokerError, InvalidInput
 from sublim.executor.control import Control
-from sublim.executor.outcome import TIME_LIMIT_EXCEEDED
 from sublim.executor.pools import Outcome, Pool
 from sublim.executor.reporter import Reporter
 from sublim.ids import new_ulid
+from sublim.loops import LoopOf, start_loops, stopped_within
 from sublim.messages import decode_request
 from sublim.model import ErrorInfo, ExecutionRequest, TaskStatus, Update, WorkerInfo, utcnow
-from sublim.policy import Failure, RetryPolicy, Verdict, verdict_for_failure, verdict_for_value
+from sublim.policy import (
+    Failure,
+    RetryPolicy,
+    Verdict,
+    attempt_number,
+    attempts_allowed,
+    out_of_attempts,
+    verdict_for_failure,
+    verdict_for_value,
+)
 from sublim.task import Task
 
 log = logging.getLogger("sublim.executor")
@@ -82,11 +91,9 @@ class Attempt:
             await self._ack()
             return
         self.request = request
-        self.number = request.attempt + self.delivery.deliveries - 1
-        if self.number > self.max_attempts:
-            await self._finish(
-                Verdict(S.INCOMPLETE, reason="previous attempt lost; no attempts remain")
-            )
+        self.number = attempt_number(request.attempt, self.delivery.deliveries)
+        if (past_the_last := out_of_attempts(self.number, self.max_attempts)) is not None:
+            await self._finish(past_the_last)
             return
         task = self._validate(request)
         if isinstance(task, Verdict):
@@ -107,7 +114,7 @@ class Attempt:
     def max_attempts(self) -> int:
         """The task type's own max_attempts, else the one the request was enqueued with."""
         assert self.request is not None
-        return self.consumer.task_type.max_attempts or self.request.max_attempts
+        return attempts_allowed(self.consumer.task_type.max_attempts, self.request.max_attempts)
 
     async def release(self, reason: str) -> None:
         """Give the delivery back (shutdown): the attempt is Incomplete and redelivered. A
@@ -204,7 +211,8 @@ class Attempt:
         if self._cancelled_by is not None:  # cancelled while its claim was answered
             await self._finish(self._final_verdict(None))
             return
-        heartbeat = asyncio.create_task(self._heartbeat())
+        name = "heartbeat of {} attempt {}".format(*self._named())
+        heartbeat = start_loops([LoopOf(name, self._heartbeat)])
         task._cancel_requested = self._cancel_flag
         self._pool_run = asyncio.ensure_future(pool.run(task, time_limit=type(task).time_limit))
         try:
@@ -214,7 +222,7 @@ class Attempt:
                 raise
             outcome = None
         finally:
-            heartbeat.cancel()
+            await heartbeat.stop(grace=0)  # at once: no beat after the outcome
         duration = outcome.duration_seconds if outcome is not None else None
         await self._finish(self._final_verdict(outcome), duration)
 
@@ -230,20 +238,12 @@ class Attempt:
         failure = Failure(
             outcome.error,
             crashed=outcome.crashed,
-            timed_out=outcome.error.type == TIME_LIMIT_EXCEEDED,
+            timed_out=outcome.timed_out,
             retry_in=outcome.retry_in,
             give_up=outcome.give_up,
         )
-        return verdict_for_failure(failure, attempt=self.number, policy=self._policy())
-
-    def _policy(self) -> RetryPolicy:
-        task_type = self.consumer.task_type
-        return RetryPolicy(
-            self.max_attempts,
-            task_type.retry_backoff,
-            task_type.retry_backoff_max,
-            task_type.retry_on_timeout,
-        )
+        policy = RetryPolicy.of(self.consumer.task_type, self.max_attempts)
+        return verdict_for_failure(failure, attempt=self.number, policy=policy)
 
     async def _finish(self, verdict: Verdict, duration: float | None = None) -> None:
         await self._report(verdict, duration)
@@ -268,9 +268,10 @@ class Attempt:
     async def _ack(self) -> None:
         await self.ctx.reporter.ack(self.consumer.subscription, self.delivery.receipt)
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.ctx.heartbeat_seconds)
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Every `heartbeat_seconds` while the attempt runs: extend the delivery's lease and
+        report the attempt Running."""
+        while not await stopped_within(stop, self.ctx.heartbeat_seconds):
             await self._extend_lease()
             self.ctx.reporter.send(self._update(S.RUNNING))
 

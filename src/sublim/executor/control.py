@@ -82,8 +82,12 @@ class Control:
     async def start(self) -> None:
         await self.broker.ensure_subscription(self.topic, self.subscription, ephemeral=True)
 
-    async def listen(self, stop: asyncio.Event) -> None:
-        """Apply control messages until `stop` is set, then drop the subscription."""
+    @property
+    def name(self) -> str:
+        return "control listener"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Apply control messages until `stop` is set, then drop the subscription (a `Loop`)."""
         try:
             while not stop.is_set():
                 await self._receive_once()

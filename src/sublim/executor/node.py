@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -16,6 +17,7 @@ from sublim.executor.attempt import Attempt, AttemptContext, Consumer
 from sublim.executor.control import Control
 from sublim.executor.pools import Pool, make_pool
 from sublim.executor.reporter import Reporter
+from sublim.loops import Loop, LoopOf, StartedLoops, start_loops
 from sublim.messages import control_topic
 from sublim.model import WorkerInfo
 from sublim.shutdown import stop_on_signals
@@ -214,8 +216,7 @@ class ExecutionNode:
     async def serve(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, then shut down gracefully."""
         ctx = await self._start()
-        loops = [asyncio.create_task(self._consume(ctx, c)) for c in self.consumers]
-        loops.append(asyncio.create_task(ctx.control.listen(self._stopping)))
+        loops = start_loops([*self._consumer_loops(ctx), ctx.control], self._stopping)
         log.info(
             "node %s: %d workers on %s",
             self.name,
@@ -240,10 +241,16 @@ class ExecutionNode:
         await control.start()
         return AttemptContext(self.broker, reporter, worker, self._lease, self._heartbeat, control)
 
-    async def _consume(self, ctx: AttemptContext, consumer: Consumer) -> None:
+    def _consumer_loops(self, ctx: AttemptContext) -> list[Loop]:
+        return [
+            LoopOf(f"consumer of {c.subscription}", functools.partial(self._consume, ctx, c))
+            for c in self.consumers
+        ]
+
+    async def _consume(self, ctx: AttemptContext, consumer: Consumer, stop: asyncio.Event) -> None:
         """In each of its turns, pull as many requests as the slots granted (see `Slots`)."""
         idle = False
-        while not self._stopping.is_set():
+        while not stop.is_set():
             grant = await self._slots.take(idle)
             try:
                 deliveries = await self._pull(consumer, grant.count, wait=grant.wait)
@@ -274,10 +281,10 @@ class ExecutionNode:
         if not task.cancelled() and task.exception() is not None:
             log.error("attempt failed in the executor itself", exc_info=task.exception())
 
-    async def _shutdown(self, ctx: AttemptContext, loops: list[asyncio.Task[None]]) -> None:
+    async def _shutdown(self, ctx: AttemptContext, loops: StartedLoops) -> None:
         self._stopping.set()
         self._slots.close()
-        await asyncio.gather(*loops, return_exceptions=True)
+        await loops.stop()
         in_flight = list(self._attempts)
         log.info(
             "node %s stopping: %d attempts in flight, %.0f s grace",

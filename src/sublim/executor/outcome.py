@@ -36,6 +36,8 @@ class Outcome:
     retry_in: float | None = None
     #: The task raised `Fail`: no further attempts.
     give_up: bool = False
+    #: The attempt ran past its time limit and was stopped (error type `TimeLimitExceeded`).
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
@@ -83,7 +85,8 @@ def described_error(exc: BaseException, context: str) -> ErrorInfo:
 
 def time_limit_exceeded(limit: float, duration_seconds: float, detail: str = "") -> Outcome:
     message = f"the task ran past its time limit of {limit:g}s{detail}"
-    return Outcome.failure(ErrorInfo(type=TIME_LIMIT_EXCEEDED, message=message), duration_seconds)
+    error = ErrorInfo(type=TIME_LIMIT_EXCEEDED, message=message)
+    return Outcome(None, error, duration_seconds, timed_out=True)
 
 
 def pool_closed(message: str, duration_seconds: float) -> Outcome:

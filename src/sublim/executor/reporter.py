@@ -13,9 +13,10 @@ from typing import Any
 
 from sublim.batching import Batcher, BatchFn
 from sublim.broker.base import Broker, Message, message_size
-from sublim.errors import BrokerError, MessageTooLarge
+from sublim.errors import BrokerError
 from sublim.messages import update_message
-from sublim.model import ErrorInfo, TaskStatus, Update
+from sublim.model import Update
+from sublim.policy import too_large
 
 log = logging.getLogger("sublim.executor")
 
@@ -61,7 +62,7 @@ class Reporter:
         if size <= limit:
             return message
         log.error("update of execution %s is %d bytes, over %d", update.execution_id, size, limit)
-        return update_message(too_large_update(update, size, limit))
+        return update_message(too_large(update, of="update", size=size, limit=limit))
 
     def _acker(self, subscription: str) -> BatchFn[str, None]:
         async def ack_batch(receipts: Sequence[str]) -> list[None]:
@@ -69,22 +70,6 @@ class Reporter:
             return [None] * len(receipts)
 
         return ack_batch
-
-
-def too_large_update(update: Update, size: int, limit: int) -> Update:
-    """The Error update that stands for `update`, whose message weighs `size` bytes."""
-    text = f"its update is {size} bytes, more than the broker's limit of {limit} bytes"
-    message = f"the attempt's outcome was not recorded: {text}"
-    error = ErrorInfo(type=MessageTooLarge.__name__, message=message)
-    return update.model_copy(
-        update={
-            "status": TaskStatus.ERROR,
-            "result": None,
-            "error": error,
-            "complete": True,
-            "reason": f"not reported: {text}",
-        }
-    )
 
 
 async def _with_retries(call: Callable[[], Awaitable[Any]], what: str) -> None:
