@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 from sublim.model import Event, Execution, ExecutionSummary, TaskRecord
 from sublim.store._rows import (
     EXECUTION_COLUMNS,
+    JSON_COLUMNS,
     SUMMARY_COLUMNS,
     TASK_COLUMNS,
+    TIME_COLUMNS,
     from_json_text,
     to_json_text,
 )
@@ -32,10 +34,6 @@ from sublim.store.common import page_of
 Row = Sequence[Any]
 
 EVENT_COLUMNS = ("execution_id", "seq", "status", "at", "attempt", "reason")
-JSON_COLUMNS = frozenset({"payload", "labels", "result", "error", "worker", "depends_on"})
-TIME_COLUMNS = frozenset(
-    {"created_at", "updated_at", "dispatched_at", "started_at", "finished_at", "heartbeat_at"}
-)
 #: The marker of a parameter in the clauses below; `Where` numbers it for the dialect.
 PARAM = "$?"
 
