@@ -62,24 +62,33 @@ def past_cursor(ids: Iterable[str], cursor: str | None, *, oldest_first: bool) -
     return (i for i in ids if cursor is None or i > cursor)
 
 
-def apply_in_order(
+def planned_steps(
     ids: Sequence[str], current: MutableMapping[str, Execution], fn: ModifyFn
-) -> list[Change]:
-    """The changes `fn` makes to each execution of `ids` found in `current`, in order.
+) -> list[tuple[Execution, Change]]:
+    """`fn` applied to each execution of `ids` found in `current`, in order, as pairs of
+    (the execution it saw, the change it made).
 
     `current` maps ids to executions without their events and follows every applied change,
     so an id listed twice is changed twice, the second time from the first change's result.
     """
-    changes = []
+    steps = []
     for execution_id in ids:
         execution = current.get(execution_id)
         if execution is None:
             continue
         change = fn(execution)
+        steps.append((execution, change))
         if change.changed:
             current[execution_id] = change.execution.model_copy(update={"events": ()})
-        changes.append(change)
-    return changes
+    return steps
+
+
+def apply_in_order(
+    ids: Sequence[str], current: MutableMapping[str, Execution], fn: ModifyFn
+) -> list[Change]:
+    """The changes `fn` makes to each execution of `ids` found in `current`, in order (see
+    `planned_steps`)."""
+    return [change for _, change in planned_steps(ids, current, fn)]
 
 
 def heartbeat_or_creation(execution: Execution) -> datetime:
