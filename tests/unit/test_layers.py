@@ -55,6 +55,7 @@ PLUMBING = (
     "sublim.sqlite_db",
     "sublim.store.common",
     "sublim.store._rows",
+    "sublim.store._sql",
     "sublim.broker._shared",
     "sublim.broker._wake",
     "sublim.gcp",

@@ -22,6 +22,7 @@ from sublim.model import (
     Event,
     Execution,
     ExecutionSummary,
+    Model,
     TaskRecord,
     TaskStatus,
     Update,
@@ -37,7 +38,16 @@ from sublim.modifiers import (
     Modifier,
     Unblock,
 )
-from sublim.store.base import ExecutionQuery, Page, StoreStats, TaskPatch, TaskQuery
+from sublim.store.base import (
+    EXECUTION_FILTERS,
+    TASK_FILTERS,
+    ExecutionQuery,
+    ListFilter,
+    Page,
+    StoreStats,
+    TaskPatch,
+    TaskQuery,
+)
 
 Outcome = Literal["applied", "ignored", "refused"]
 
@@ -236,24 +246,56 @@ def patch_from_pb(message: pb.TaskPatch) -> TaskPatch:
     )
 
 
+# Queries: their filters travel as the fields of the same names (times as `<name>_us`,
+# statuses as the enum), following the one declaration of `store.base`.
+
+_TIME_OPS = frozenset({"at_or_after", "before"})
+
+
+def filters_to_pb(query: Model, filters: Iterable[ListFilter]) -> dict[str, Any]:
+    """The message fields of the filters `query` sets."""
+    fields: dict[str, Any] = {}
+    for spec in filters:
+        value = spec.value_in(query)
+        if value is None:
+            continue
+        if spec.op in _TIME_OPS:
+            fields[f"{spec.name}_us"] = micros(value)
+        elif isinstance(value, TaskStatus):
+            fields[spec.name] = status_to_pb(value)
+        elif spec.op == "one_of":
+            fields[spec.name] = sorted(status_to_pb(status) for status in value)
+        else:
+            fields[spec.name] = value
+    return fields
+
+
+def filters_from_pb(message: Any, filters: Iterable[ListFilter]) -> dict[str, Any]:
+    """The query fields of the filters `message` sets (the inverse of `filters_to_pb`)."""
+    fields: dict[str, Any] = {}
+    for spec in filters:
+        if spec.op in _TIME_OPS:
+            fields[spec.name] = optional_time(message, f"{spec.name}_us")
+        elif spec.op == "one_of":
+            fields[spec.name] = frozenset(map(status_from_pb, getattr(message, spec.name)))
+        elif spec.op == "has_labels":
+            fields[spec.name] = dict(getattr(message, spec.name))
+        elif message.DESCRIPTOR.fields_by_name[spec.name].enum_type is not None:
+            has = message.HasField(spec.name)
+            fields[spec.name] = status_from_pb(getattr(message, spec.name)) if has else None
+        else:
+            fields[spec.name] = optional_value(message, spec.name)
+    return fields
+
+
 def task_query_to_pb(query: TaskQuery) -> pb.TaskQuery:
-    return pb.TaskQuery(
-        topic=query.topic,
-        labels=query.labels,
-        status=None if query.status is None else status_to_pb(query.status),
-        limit=query.limit,
-        cursor=query.cursor,
-    )
+    fields = filters_to_pb(query, TASK_FILTERS)
+    return pb.TaskQuery(**fields, limit=query.limit, cursor=query.cursor)
 
 
 def task_query_from_pb(message: pb.TaskQuery) -> TaskQuery:
-    return TaskQuery(
-        topic=optional_value(message, "topic"),
-        labels=dict(message.labels),
-        status=status_from_pb(message.status) if message.HasField("status") else None,
-        limit=message.limit,
-        cursor=optional_value(message, "cursor"),
-    )
+    fields = filters_from_pb(message, TASK_FILTERS)
+    return TaskQuery(**fields, limit=message.limit, cursor=optional_value(message, "cursor"))
 
 
 def task_page_to_pb(page: Page[TaskRecord]) -> pb.TaskPage:
@@ -326,30 +368,18 @@ def executions_from_pb(message: pb.Executions) -> list[Execution]:
 
 def execution_query_to_pb(query: ExecutionQuery) -> pb.ExecutionQuery:
     return pb.ExecutionQuery(
-        task_id=query.task_id,
-        topic=query.topic,
-        statuses=sorted(status_to_pb(status) for status in query.statuses),
-        created_after_us=optional_micros(query.created_after),
-        created_before_us=optional_micros(query.created_before),
-        heartbeat_before_us=optional_micros(query.heartbeat_before),
+        **filters_to_pb(query, EXECUTION_FILTERS),
         limit=query.limit,
         cursor=query.cursor,
-        waiting_on=query.waiting_on,
         oldest_first=query.oldest_first,
     )
 
 
 def execution_query_from_pb(message: pb.ExecutionQuery) -> ExecutionQuery:
     return ExecutionQuery(
-        task_id=optional_value(message, "task_id"),
-        topic=optional_value(message, "topic"),
-        statuses=frozenset(status_from_pb(status) for status in message.statuses),
-        created_after=optional_time(message, "created_after_us"),
-        created_before=optional_time(message, "created_before_us"),
-        heartbeat_before=optional_time(message, "heartbeat_before_us"),
+        **filters_from_pb(message, EXECUTION_FILTERS),
         limit=message.limit,
         cursor=optional_value(message, "cursor"),
-        waiting_on=optional_value(message, "waiting_on"),
         oldest_first=message.oldest_first,
     )
 

@@ -1,5 +1,6 @@
 """What the stores' row and document mappings share: the column lists of the SQL stores
-(one shape for SQLite and PostgreSQL) and JSON values as text."""
+(one shape for SQLite and PostgreSQL; Firestore's documents use the same names), which of
+them hold JSON and times, and JSON values as text."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ EXECUTION_COLUMNS = (
     "depends_on",
 )
 SUMMARY_COLUMNS = ("id", "status", "attempt", "created_at", "finished_at")
+JSON_COLUMNS = frozenset({"payload", "labels", "result", "error", "worker", "depends_on"})
+TIME_COLUMNS = frozenset(
+    {"created_at", "updated_at", "dispatched_at", "started_at", "finished_at", "heartbeat_at"}
+)
 
 
 def to_json_text(value: Any) -> str | None:

@@ -9,10 +9,10 @@ an update.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import Field, field_validator
 
@@ -31,6 +31,28 @@ class Page(Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+#: How a list filter compares the query's value with what it tests of a record.
+FilterOp = Literal["equals", "one_of", "at_or_after", "before", "has_labels", "lists"]
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    """One filter of a list query, declared once: the SQL stores build their `WHERE` from it,
+    the in-memory and Firestore stores check records with it (`store.common`), the datastore
+    codec carries it. `name` is the query's field; `on` is what of a record it tests: an
+    attribute, or `latest_status` (of a task's latest execution) or `heartbeat_or_creation`
+    (an execution's last sign of life)."""
+
+    name: str
+    on: str
+    op: FilterOp
+
+    def value_in(self, query: Model) -> Any:
+        """The query's value for this filter, or None when it is not set."""
+        value = getattr(query, self.name)
+        return None if isinstance(value, Collection) and not value else value
 
 
 class TaskQuery(Model):
@@ -62,6 +84,23 @@ class ExecutionQuery(Model):
     oldest_first: bool = False
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     cursor: str | None = None
+
+
+#: The filters of `TaskQuery` and `ExecutionQuery`: a new filter is a field above and a line here.
+TASK_FILTERS = (
+    ListFilter("topic", "topic", "equals"),
+    ListFilter("labels", "labels", "has_labels"),
+    ListFilter("status", "latest_status", "equals"),
+)
+EXECUTION_FILTERS = (
+    ListFilter("task_id", "task_id", "equals"),
+    ListFilter("topic", "topic", "equals"),
+    ListFilter("statuses", "status", "one_of"),
+    ListFilter("created_after", "created_at", "at_or_after"),
+    ListFilter("created_before", "created_at", "before"),
+    ListFilter("heartbeat_before", "heartbeat_or_creation", "before"),
+    ListFilter("waiting_on", "depends_on", "lists"),
+)
 
 
 class TaskPatch(Model):

@@ -13,10 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from datetime import datetime
 from itertools import islice
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sublim.model import Change, Execution, TaskRecord, utcnow
-from sublim.store.base import ExecutionQuery, ModifyFn, Page, TaskPatch, TaskQuery
+from sublim.model import Change, Execution, Model, TaskRecord, utcnow
+from sublim.store.base import (
+    EXECUTION_FILTERS,
+    TASK_FILTERS,
+    ExecutionQuery,
+    FilterOp,
+    ListFilter,
+    ModifyFn,
+    Page,
+    TaskPatch,
+    TaskQuery,
+)
 
 T = TypeVar("T")
 
@@ -52,24 +62,33 @@ def past_cursor(ids: Iterable[str], cursor: str | None, *, oldest_first: bool) -
     return (i for i in ids if cursor is None or i > cursor)
 
 
-def apply_in_order(
+def planned_steps(
     ids: Sequence[str], current: MutableMapping[str, Execution], fn: ModifyFn
-) -> list[Change]:
-    """The changes `fn` makes to each execution of `ids` found in `current`, in order.
+) -> list[tuple[Execution, Change]]:
+    """`fn` applied to each execution of `ids` found in `current`, in order, as pairs of
+    (the execution it saw, the change it made).
 
     `current` maps ids to executions without their events and follows every applied change,
     so an id listed twice is changed twice, the second time from the first change's result.
     """
-    changes = []
+    steps = []
     for execution_id in ids:
         execution = current.get(execution_id)
         if execution is None:
             continue
         change = fn(execution)
+        steps.append((execution, change))
         if change.changed:
             current[execution_id] = change.execution.model_copy(update={"events": ()})
-        changes.append(change)
-    return changes
+    return steps
+
+
+def apply_in_order(
+    ids: Sequence[str], current: MutableMapping[str, Execution], fn: ModifyFn
+) -> list[Change]:
+    """The changes `fn` makes to each execution of `ids` found in `current`, in order (see
+    `planned_steps`)."""
+    return [change for _, change in planned_steps(ids, current, fn)]
 
 
 def heartbeat_or_creation(execution: Execution) -> datetime:
@@ -77,29 +96,44 @@ def heartbeat_or_creation(execution: Execution) -> datetime:
     return execution.heartbeat_at or execution.created_at
 
 
+def tested_value(record: TaskRecord | Execution, on: str) -> Any:
+    """What a `ListFilter` tests of `record` (see `ListFilter.on`)."""
+    if on == "heartbeat_or_creation" and isinstance(record, Execution):
+        return heartbeat_or_creation(record)
+    if on == "latest_status" and isinstance(record, TaskRecord):
+        latest = record.latest_execution
+        return None if latest is None else latest.status
+    return getattr(record, on)
+
+
+def passes(actual: Any, op: FilterOp, wanted: Any) -> bool:
+    """Whether a record's `actual` value passes a filter `op` asking for `wanted`."""
+    if op == "equals":
+        return bool(actual == wanted)
+    if op == "one_of":
+        return actual in wanted
+    if op == "at_or_after":
+        return bool(actual >= wanted)
+    if op == "before":
+        return bool(actual < wanted)
+    if op == "has_labels":
+        return all(actual.get(key) == value for key, value in wanted.items())
+    return wanted in actual  # "lists"
+
+
+def _matches(record: TaskRecord | Execution, query: Model, filters: Sequence[ListFilter]) -> bool:
+    return all(
+        passes(tested_value(record, f.on), f.op, wanted)
+        for f in filters
+        if (wanted := f.value_in(query)) is not None
+    )
+
+
 def execution_matches(execution: Execution, query: ExecutionQuery) -> bool:
     """Whether `execution` passes every filter of `query` (the cursor aside)."""
-    return all(
-        (
-            query.task_id is None or execution.task_id == query.task_id,
-            query.topic is None or execution.topic == query.topic,
-            not query.statuses or execution.status in query.statuses,
-            query.created_after is None or execution.created_at >= query.created_after,
-            query.created_before is None or execution.created_at < query.created_before,
-            query.heartbeat_before is None
-            or heartbeat_or_creation(execution) < query.heartbeat_before,
-            query.waiting_on is None or query.waiting_on in execution.depends_on,
-        )
-    )
+    return _matches(execution, query, EXECUTION_FILTERS)
 
 
 def task_matches(task: TaskRecord, query: TaskQuery) -> bool:
     """Whether `task` (with its latest execution's summary) passes every filter of `query`."""
-    latest = task.latest_execution
-    return all(
-        (
-            query.topic is None or task.topic == query.topic,
-            all(task.labels.get(key) == value for key, value in query.labels.items()),
-            query.status is None or (latest is not None and latest.status == query.status),
-        )
-    )
+    return _matches(task, query, TASK_FILTERS)

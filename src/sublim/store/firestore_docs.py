@@ -26,7 +26,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sublim.model import Event, Execution, ExecutionSummary, TaskRecord
-from sublim.store._rows import from_json_text, to_json_text
+from sublim.store._rows import (
+    JSON_COLUMNS,
+    SUMMARY_COLUMNS,
+    TIME_COLUMNS,
+    from_json_text,
+    to_json_text,
+)
 
 Doc = dict[str, Any]
 
@@ -36,11 +42,10 @@ EVENTS = "events"
 #: Digits of an event document's id: logs up to 10**8 - 1 events sort correctly.
 EVENT_ID_DIGITS = 8
 
-JSON_FIELDS = frozenset({"payload", "labels", "result", "error", "worker"})
-TIME_FIELDS = frozenset(
-    {"created_at", "updated_at", "dispatched_at", "started_at", "finished_at", "heartbeat_at"}
-)
-SUMMARY_FIELDS = ("id", "status", "attempt", "created_at", "finished_at")
+#: The SQL stores' JSON columns but `depends_on`, an array here (for `array-contains`).
+JSON_FIELDS = JSON_COLUMNS - {"depends_on"}
+TIME_FIELDS = TIME_COLUMNS
+SUMMARY_FIELDS = SUMMARY_COLUMNS
 
 
 def plain_utc(moment: datetime | None) -> datetime | None:

@@ -25,19 +25,11 @@ from sublim import pg_db
 from sublim.broker.base import Broker, Message
 from sublim.errors import ExecutionNotFound, StoreError, TaskNotFound
 from sublim.model import Change, Execution, TaskRecord, TaskStatus
-from sublim.store._rows import EXECUTION_COLUMNS, SUMMARY_COLUMNS, TASK_COLUMNS, to_json_text
+from sublim.store._rows import EXECUTION_COLUMNS, TASK_COLUMNS
+from sublim.store._sql import EVENT_COLUMNS, SELECT_TASKS, names
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
 from sublim.store.common import apply_in_order, page_of, patched
-from sublim.store.postgres_rows import (
-    EVENT_COLUMNS,
-    MUTABLE_EXECUTION_COLUMNS,
-    event_row,
-    execution_from_row,
-    execution_row,
-    task_from_row,
-    task_row,
-    types_of,
-)
+from sublim.store.postgres_rows import MUTABLE_EXECUTION_COLUMNS, POSTGRES, types_of
 
 POOL_SIZE = 10
 
@@ -107,35 +99,26 @@ MIGRATIONS: list[pg_db.Migration] = [
 ]
 
 
-def _names(names: Sequence[str], prefix: str = "") -> str:
-    return ", ".join(prefix + name for name in names)
-
-
 def _placeholders(how_many: int, first: int = 1) -> str:
     return ", ".join(f"${i}" for i in range(first, first + how_many))
 
 
-_SELECT_TASKS = (
-    f"SELECT {_names(TASK_COLUMNS, 't.')}, {_names(SUMMARY_COLUMNS, 'e.')} "
-    "FROM tasks t LEFT JOIN executions e ON e.id = t.latest_execution_id"
-)
 _INSERT_TASK = (
-    f"INSERT INTO tasks ({_names(TASK_COLUMNS)}) VALUES ({_placeholders(len(TASK_COLUMNS))})"
+    f"INSERT INTO tasks ({names(TASK_COLUMNS)}) VALUES ({_placeholders(len(TASK_COLUMNS))})"
 )
 _UPDATE_TASK = (
     "UPDATE tasks SET name = $2, payload = $3, labels = $4, updated_at = $5 WHERE id = $1"
 )
-_SELECT_EXECUTIONS = f"SELECT {_names(EXECUTION_COLUMNS)} FROM executions"
 _EVENTS_OF = (
     "ARRAY(SELECT ROW(v.status, v.at, v.attempt, v.reason) FROM events v "
     "WHERE v.execution_id = x.id ORDER BY v.seq)"
 )
 _GET_EXECUTION = (
-    f"SELECT {_names(EXECUTION_COLUMNS, 'x.')}, {_EVENTS_OF} FROM executions x WHERE x.id = $1"
+    f"SELECT {names(EXECUTION_COLUMNS, 'x.')}, {_EVENTS_OF} FROM executions x WHERE x.id = $1"
 )
 #: The batch's rows, locked in id order so that concurrent batches cannot deadlock.
 _LOCK_EXECUTIONS = (
-    f"SELECT {_names(EXECUTION_COLUMNS)}, last_event_seq FROM executions "
+    f"SELECT {names(EXECUTION_COLUMNS)}, last_event_seq FROM executions "
     "WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 )
 _CREATED_COLUMNS = (*EXECUTION_COLUMNS, "last_event_seq")
@@ -144,14 +127,14 @@ _CHANGED_COLUMNS = ("id", *MUTABLE_EXECUTION_COLUMNS, "last_event_seq")
 
 def _insert_events_cte(first: int) -> str:
     return (
-        f"logged AS (INSERT INTO events ({_names(EVENT_COLUMNS)}) "
+        f"logged AS (INSERT INTO events ({names(EVENT_COLUMNS)}) "
         f"SELECT * FROM {pg_db.unnest(types_of(EVENT_COLUMNS), first)})"
     )
 
 
 _CREATE_EXECUTIONS = f"""
 WITH created AS (
-    INSERT INTO executions ({_names(_CREATED_COLUMNS)})
+    INSERT INTO executions ({names(_CREATED_COLUMNS)})
     SELECT * FROM {pg_db.unnest(types_of(_CREATED_COLUMNS))}
     RETURNING id, task_id, status
 ),
@@ -166,7 +149,7 @@ WHERE t.id = n.task_id AND (t.latest_execution_id IS NULL OR t.latest_execution_
 
 _WRITE_CHANGES = f"""
 WITH changed AS (
-    SELECT * FROM {pg_db.unnest(types_of(_CHANGED_COLUMNS))} AS c ({_names(_CHANGED_COLUMNS)})
+    SELECT * FROM {pg_db.unnest(types_of(_CHANGED_COLUMNS))} AS c ({names(_CHANGED_COLUMNS)})
 ),
 updated AS (
     UPDATE executions x SET {", ".join(f"{n} = c.{n}" for n in _CHANGED_COLUMNS[1:])}
@@ -184,56 +167,10 @@ _MISSING_TASKS = (
 )
 
 
-class _Where:
-    """The WHERE clause of a list query, built filter by filter with numbered parameters."""
-
-    def __init__(self) -> None:
-        self.clauses: list[str] = []
-        self.params: list[Any] = []
-
-    def add(self, condition: bool, clause: str, param: Any) -> None:
-        """Add `clause`, whose `$?` is the parameter's placeholder, when `condition` holds."""
-        if condition:
-            self.params.append(param)
-            self.clauses.append(clause.replace("$?", f"${len(self.params)}"))
-
-    def sql(self) -> str:
-        return f" WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
-
-    def limit(self, limit: int) -> str:
-        self.params.append(limit)
-        return f" LIMIT ${len(self.params)}"
-
-
-def _task_filters(query: TaskQuery) -> _Where:
-    where = _Where()
-    where.add(query.topic is not None, "t.topic = $?", query.topic)
-    where.add(bool(query.labels), "t.labels @> $?::jsonb", to_json_text(query.labels))
-    where.add(query.status is not None, "t.latest_status = $?", query.status)
-    where.add(query.cursor is not None, "t.id < $?", query.cursor)
-    return where
-
-
-def _execution_filters(query: ExecutionQuery) -> _Where:
-    where = _Where()
-    where.add(query.task_id is not None, "task_id = $?", query.task_id)
-    where.add(query.topic is not None, "topic = $?", query.topic)
-    where.add(bool(query.statuses), "status = ANY($?::text[])", sorted(query.statuses))
-    where.add(query.created_after is not None, "created_at >= $?", query.created_after)
-    where.add(query.created_before is not None, "created_at < $?", query.created_before)
-    heartbeat_clause = "COALESCE(heartbeat_at, created_at) < $?"
-    where.add(query.heartbeat_before is not None, heartbeat_clause, query.heartbeat_before)
-    waiting_on = to_json_text([query.waiting_on])
-    where.add(query.waiting_on is not None, "depends_on @> $?::jsonb", waiting_on)
-    past_cursor = "id > $?" if query.oldest_first else "id < $?"
-    where.add(query.cursor is not None, past_cursor, query.cursor)
-    return where
-
-
 def _creation_arguments(executions: Sequence[Execution]) -> list[list[Any]]:
-    rows = [[*execution_row(e), len(e.events)] for e in executions]
+    rows = [[*POSTGRES.execution_row(e), len(e.events)] for e in executions]
     events = [
-        event_row(execution.id, seq, event)
+        POSTGRES.event_row(execution.id, seq, event)
         for execution in executions
         for seq, event in enumerate(execution.events, start=1)
     ]
@@ -247,13 +184,13 @@ def _change_arguments(applied: Sequence[Change], last_seqs: dict[str, int]) -> l
     """The arrays `_WRITE_CHANGES` binds: each execution's final row, then its new events.
     `last_seqs` (the seq of each execution's newest event) follows the events numbered."""
     events = [
-        event_row(change.execution.id, _next_seq(last_seqs, change.execution.id), event)
+        POSTGRES.event_row(change.execution.id, _next_seq(last_seqs, change.execution.id), event)
         for change in applied
         for event in change.new_events
     ]
     final = {change.execution.id: change.execution for change in applied}
-    names = _CHANGED_COLUMNS[:-1]
-    rows = [[*execution_row(e, names), last_seqs[e.id]] for e in final.values()]
+    columns = _CHANGED_COLUMNS[:-1]
+    rows = [[*POSTGRES.execution_row(e, columns), last_seqs[e.id]] for e in final.values()]
     return [*pg_db.columns(rows, len(_CHANGED_COLUMNS)), *pg_db.columns(events, len(EVENT_COLUMNS))]
 
 
@@ -289,32 +226,33 @@ class PostgresStore:
         async def insert(conn: asyncpg.Connection) -> None:
             if next(tries) > 1 and await _exist(conn, "tasks", [task.id]):
                 return  # an earlier try committed, then lost its connection before the reply
-            await conn.execute(_INSERT_TASK, *task_row(task))
+            await conn.execute(_INSERT_TASK, *POSTGRES.task_row(task))
 
         await self._db.run(insert)
         return task.model_copy(update={"latest_execution": None})
 
     async def get_task(self, task_id: str) -> TaskRecord:
         row = await self._db.run(
-            lambda conn: conn.fetchrow(f"{_SELECT_TASKS} WHERE t.id = $1", task_id)
+            lambda conn: conn.fetchrow(f"{SELECT_TASKS} WHERE t.id = $1", task_id)
         )
         if row is None:
             raise TaskNotFound(task_id)
-        return task_from_row(row)
+        return POSTGRES.task_from_row(row)
 
     async def list_tasks(self, query: TaskQuery) -> Page[TaskRecord]:
-        where = _task_filters(query)
-        sql = f"{_SELECT_TASKS}{where.sql()} ORDER BY t.id DESC{where.limit(query.limit + 1)}"
-        rows = await self._db.run(lambda conn: conn.fetch(sql, *where.params))
-        return page_of([task_from_row(row) for row in rows], query.limit, lambda task: task.id)
+        sql, params = POSTGRES.list_tasks(query)
+        rows = await self._db.run(lambda conn: conn.fetch(sql, *params))
+        return page_of(
+            [POSTGRES.task_from_row(row) for row in rows], query.limit, lambda task: task.id
+        )
 
     async def update_task(self, task_id: str, patch: TaskPatch) -> TaskRecord:
         async def update(conn: asyncpg.Connection) -> TaskRecord:
-            row = await conn.fetchrow(f"{_SELECT_TASKS} WHERE t.id = $1 FOR UPDATE OF t", task_id)
+            row = await conn.fetchrow(f"{SELECT_TASKS} WHERE t.id = $1 FOR UPDATE OF t", task_id)
             if row is None:
                 raise TaskNotFound(task_id)
-            task = patched(task_from_row(row), patch)
-            values = dict(zip(TASK_COLUMNS, task_row(task), strict=True))
+            task = patched(POSTGRES.task_from_row(row), patch)
+            values = dict(zip(TASK_COLUMNS, POSTGRES.task_row(task), strict=True))
             columns = ("id", "name", "payload", "labels", "updated_at")
             await conn.execute(_UPDATE_TASK, *(values[c] for c in columns))
             return task
@@ -338,14 +276,14 @@ class PostgresStore:
         row = await self._db.run(lambda conn: conn.fetchrow(_GET_EXECUTION, execution_id))
         if row is None:
             raise ExecutionNotFound(execution_id)
-        return execution_from_row(row, row[len(EXECUTION_COLUMNS)])
+        return POSTGRES.execution_from_row(row, row[len(EXECUTION_COLUMNS)])
 
     async def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
-        where = _execution_filters(query)
-        order = "ASC" if query.oldest_first else "DESC"
-        sql = f"{_SELECT_EXECUTIONS}{where.sql()} ORDER BY id {order}{where.limit(query.limit + 1)}"
-        rows = await self._db.run(lambda conn: conn.fetch(sql, *where.params))
-        return page_of([execution_from_row(row) for row in rows], query.limit, lambda e: e.id)
+        sql, params = POSTGRES.list_executions(query)
+        rows = await self._db.run(lambda conn: conn.fetch(sql, *params))
+        return page_of(
+            [POSTGRES.execution_from_row(row) for row in rows], query.limit, lambda e: e.id
+        )
 
     async def modify_executions(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:
         if not ids:
@@ -356,7 +294,7 @@ class PostgresStore:
         self, conn: asyncpg.Connection, ids: Sequence[str], fn: ModifyFn
     ) -> list[Change]:
         rows = await conn.fetch(_LOCK_EXECUTIONS, sorted(set(ids)))
-        current = {row[0]: execution_from_row(row) for row in rows}
+        current = {row[0]: POSTGRES.execution_from_row(row) for row in rows}
         last_seqs = {row[0]: row[len(EXECUTION_COLUMNS)] for row in rows}
         changes = apply_in_order(ids, current, fn)
         applied = [change for change in changes if change.changed]

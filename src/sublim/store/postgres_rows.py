@@ -1,8 +1,9 @@
-"""Converting tasks, executions and events to PostgreSQL rows and back.
+"""The PostgreSQL dialect of the SQL layer (`store/_sql.py`), and the column types.
 
-The column lists are shared with the SQLite store (`store/_rows.py`): one shape for every SQL store.
 JSON values travel as text into `jsonb` columns (serialised by pydantic_core, which knows
-what the models hold); times are `timestamptz` (a naive datetime is taken as UTC).
+what the models hold); times are `timestamptz` (a naive datetime is taken as UTC). Lists of
+parameters are bound as one array; labels and dependencies are `jsonb`, filtered with `@>`
+on a GIN index.
 """
 
 from __future__ import annotations
@@ -11,16 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sublim.model import Event, Execution, ExecutionSummary, TaskRecord
-from sublim.store._rows import (
-    EXECUTION_COLUMNS,
-    SUMMARY_COLUMNS,
-    TASK_COLUMNS,
-    from_json_text,
-    to_json_text,
-)
-
-Row = Sequence[Any]
+from sublim.store._rows import EXECUTION_COLUMNS, to_json_text
+from sublim.store._sql import PARAM, Dialect, Where
 
 #: The PostgreSQL type of each column, for binding rows as arrays.
 COLUMN_TYPES: Mapping[str, str] = {
@@ -49,14 +42,10 @@ COLUMN_TYPES: Mapping[str, str] = {
     "heartbeat_at": "timestamptz",
     "at": "timestamptz",
 }
-EVENT_COLUMNS = ("execution_id", "seq", "status", "at", "attempt", "reason")
 #: What a change may alter; the rest of an execution is fixed when it is created.
 MUTABLE_EXECUTION_COLUMNS = tuple(
     c for c in EXECUTION_COLUMNS if c not in {"id", "task_id", "topic", "payload", "created_at"}
 )
-
-_JSON_COLUMNS = frozenset({"payload", "labels", "result", "error", "worker", "depends_on"})
-_TIME_COLUMNS = frozenset(c for c, kind in COLUMN_TYPES.items() if kind == "timestamptz")
 
 
 def types_of(names: Sequence[str]) -> list[str]:
@@ -69,50 +58,26 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def _to_column(column: str, value: Any) -> Any:
-    if column in _JSON_COLUMNS:
-        return to_json_text(value)
-    if column in _TIME_COLUMNS:
-        return aware(value)
-    return value
+class PostgresDialect(Dialect):
+    # A task's latest status is kept on its row (`t.latest_status`), with an index.
+
+    def placeholder(self, number: int) -> str:
+        return f"${number}"
+
+    def to_time(self, moment: datetime | None) -> Any:
+        return aware(moment)
+
+    def from_time(self, value: Any) -> datetime | None:
+        return aware(value)  # asyncpg reads `timestamptz` as UTC-aware datetimes
+
+    def one_of(self, where: Where, column: str, values: Sequence[Any]) -> None:
+        where.add(f"{column} = ANY({PARAM}::text[])", list(values))
+
+    def has_labels(self, where: Where, labels: dict[str, str]) -> None:
+        where.add(f"t.labels @> {PARAM}::jsonb", to_json_text(labels))
+
+    def lists(self, where: Where, column: str, value: Any) -> None:
+        where.add(f"{column} @> {PARAM}::jsonb", to_json_text([value]))
 
 
-def _from_row(row: Row, names: Sequence[str]) -> dict[str, Any]:
-    return {
-        name: from_json_text(value) if name in _JSON_COLUMNS else value
-        for name, value in zip(names, row, strict=True)
-    }
-
-
-def task_row(task: TaskRecord) -> tuple[Any, ...]:
-    data = task.model_dump(exclude={"latest_execution"})
-    return tuple(_to_column(column, data[column]) for column in TASK_COLUMNS)
-
-
-def task_from_row(row: Row) -> TaskRecord:
-    """A task from its columns followed by its latest execution's (NULLs when it has none)."""
-    task_part, summary_part = row[: len(TASK_COLUMNS)], row[len(TASK_COLUMNS) :]
-    data = _from_row(task_part, TASK_COLUMNS)
-    if summary_part[0] is not None:
-        data["latest_execution"] = ExecutionSummary(**_from_row(summary_part, SUMMARY_COLUMNS))
-    return TaskRecord(**data)
-
-
-def execution_row(execution: Execution, names: Sequence[str] = EXECUTION_COLUMNS) -> list[Any]:
-    data = dict(execution)
-    return [_to_column(name, data[name]) for name in names]
-
-
-def execution_from_row(row: Row, events: Sequence[Row] = ()) -> Execution:
-    """An execution from its columns, with events given as (status, at, attempt, reason)."""
-    data = _from_row(row[: len(EXECUTION_COLUMNS)], EXECUTION_COLUMNS)
-    return Execution(**data, events=tuple(event_from_row(event) for event in events))
-
-
-def event_row(execution_id: str, seq: int, event: Event) -> tuple[Any, ...]:
-    return (execution_id, seq, str(event.status), aware(event.at), event.attempt, event.reason)
-
-
-def event_from_row(row: Row) -> Event:
-    status, at, attempt, reason = row
-    return Event(status=status, at=at, attempt=attempt, reason=reason)
+POSTGRES = PostgresDialect()

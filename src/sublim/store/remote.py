@@ -36,6 +36,7 @@ from sublim.errors import ConfigError, StoreError
 from sublim.model import Change, Execution, TaskRecord
 from sublim.modifiers import Modifier
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
+from sublim.store.common import planned_steps
 
 DEFAULT_PORT = 50051
 DEFAULT_TIMEOUT = 30.0
@@ -51,23 +52,6 @@ CHANNEL_OPTIONS = (
     ("grpc.max_reconnect_backoff_ms", 2000),
     ("grpc.keepalive_time_ms", 30_000),
 )
-
-
-def planned_steps(
-    ids: Sequence[str], current: dict[str, Execution], fn: ModifyFn
-) -> list[tuple[Execution, Change]]:
-    """`fn` applied to each execution of `ids` found in `current`, in order, as pairs of
-    (the execution it saw, the change it made); an id listed twice sees its first change."""
-    steps = []
-    for execution_id in ids:
-        execution = current.get(execution_id)
-        if execution is None:
-            continue
-        change = fn(execution)
-        steps.append((execution, change))
-        if change.changed:
-            current[execution_id] = change.execution.model_copy(update={"events": ()})
-    return steps
 
 
 async def _pause_before_retry(attempt: int) -> None:

@@ -17,18 +17,11 @@ from typing import Any, ParamSpec, TypeVar
 from sublim.errors import AlreadyExists, ExecutionNotFound, StoreError, TaskNotFound
 from sublim.model import Change, Execution, TaskRecord, TaskStatus
 from sublim.sqlite_db import DbThread, Migration, connect, migrate, path_from_url, write_transaction
-from sublim.store._rows import EXECUTION_COLUMNS, SUMMARY_COLUMNS, TASK_COLUMNS, to_json_text
+from sublim.store._rows import EXECUTION_COLUMNS, TASK_COLUMNS, to_json_text
+from sublim.store._sql import EVENT_COLUMNS, SELECT_EXECUTIONS, SELECT_TASKS, names
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
-from sublim.store.common import apply_in_order, page_of, patched
-from sublim.store.sqlite_rows import (
-    event_row,
-    execution_from_row,
-    execution_row,
-    label_rows,
-    task_from_row,
-    task_row,
-    to_epoch,
-)
+from sublim.store.common import apply_in_order, patched
+from sublim.store.sqlite_rows import SQLITE, label_rows, to_epoch
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -102,31 +95,20 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def _columns(columns: Sequence[str], prefix: str = "") -> str:
-    return ", ".join(prefix + column for column in columns)
-
-
 def _placeholders(how_many: int) -> str:
     return ", ".join("?" * how_many)
 
 
-_SELECT_TASKS = (
-    f"SELECT {_columns(TASK_COLUMNS, 't.')}, {_columns(SUMMARY_COLUMNS, 'e.')} "
-    "FROM tasks t LEFT JOIN executions e ON e.id = t.latest_execution_id"
-)
-_INSERT_TASK = f"INSERT INTO tasks ({_columns(TASK_COLUMNS)}) VALUES ({_placeholders(7)})"
+_INSERT_TASK = f"INSERT INTO tasks ({names(TASK_COLUMNS)}) VALUES ({_placeholders(7)})"
 _INSERT_LABEL = "INSERT INTO task_labels (task_id, key, value) VALUES (?, ?, ?)"
-_SELECT_EXECUTIONS = f"SELECT {_columns(EXECUTION_COLUMNS)} FROM executions"
 _INSERT_EXECUTION = (
-    f"INSERT INTO executions ({_columns(EXECUTION_COLUMNS)}) "
+    f"INSERT INTO executions ({names(EXECUTION_COLUMNS)}) "
     f"VALUES ({_placeholders(len(EXECUTION_COLUMNS))})"
 )
 _UPDATE_EXECUTION = (
     f"UPDATE executions SET {', '.join(f'{c} = ?' for c in EXECUTION_COLUMNS[1:])} WHERE id = ?"
 )
-_INSERT_EVENT = (
-    "INSERT INTO events (execution_id, seq, status, at, attempt, reason) VALUES (?, ?, ?, ?, ?, ?)"
-)
+_INSERT_EVENT = f"INSERT INTO events ({names(EVENT_COLUMNS)}) VALUES ({_placeholders(6)})"
 _SELECT_EVENTS = (
     "SELECT status, at, attempt, reason FROM events WHERE execution_id = ? ORDER BY seq"
 )
@@ -137,50 +119,6 @@ _SET_LATEST_EXECUTION = (
 _INSERT_DEPENDENCY = "INSERT INTO execution_dependencies (execution_id, depends_on) VALUES (?, ?)"
 #: Binds a whole list of ids to one parameter, whatever its length.
 _IN_JSON_LIST = "IN (SELECT value FROM json_each(?))"
-
-
-class _Where:
-    """The WHERE clause of a list query, built filter by filter."""
-
-    def __init__(self) -> None:
-        self.clauses: list[str] = []
-        self.params: list[Any] = []
-
-    def add(self, condition: bool, clause: str, *params: Any) -> None:
-        if condition:
-            self.clauses.append(clause)
-            self.params.extend(params)
-
-    def sql(self) -> str:
-        return f" WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
-
-
-def _task_filters(query: TaskQuery) -> _Where:
-    where = _Where()
-    where.add(query.topic is not None, "t.topic = ?", query.topic)
-    for key, value in query.labels.items():
-        label_clause = "t.id IN (SELECT task_id FROM task_labels WHERE key = ? AND value = ?)"
-        where.add(True, label_clause, key, value)
-    where.add(query.status is not None, "e.status = ?", query.status)
-    where.add(query.cursor is not None, "t.id < ?", query.cursor)
-    return where
-
-
-def _execution_filters(query: ExecutionQuery) -> _Where:
-    where = _Where()
-    where.add(query.task_id is not None, "task_id = ?", query.task_id)
-    where.add(query.topic is not None, "topic = ?", query.topic)
-    statuses = sorted(query.statuses)
-    where.add(bool(statuses), f"status IN ({_placeholders(len(statuses))})", *statuses)
-    where.add(query.created_after is not None, "created_at >= ?", to_epoch(query.created_after))
-    where.add(query.created_before is not None, "created_at < ?", to_epoch(query.created_before))
-    heartbeat_before = to_epoch(query.heartbeat_before)
-    heartbeat_clause = "COALESCE(heartbeat_at, created_at) < ?"
-    where.add(heartbeat_before is not None, heartbeat_clause, heartbeat_before)
-    waiting_on = "id IN (SELECT execution_id FROM execution_dependencies WHERE depends_on = ?)"
-    where.add(query.waiting_on is not None, waiting_on, query.waiting_on)
-    where.add(query.cursor is not None, "id > ?" if query.oldest_first else "id < ?", query.cursor)
-    return where
 
 
 @contextmanager
@@ -207,21 +145,19 @@ class _Database:
 
     def create_task(self, task: TaskRecord) -> TaskRecord:
         with write_transaction(self.conn) as conn:
-            conn.execute(_INSERT_TASK, task_row(task))
+            conn.execute(_INSERT_TASK, SQLITE.task_row(task))
             conn.executemany(_INSERT_LABEL, label_rows(task))
         return task.model_copy(update={"latest_execution": None})
 
     def get_task(self, task_id: str) -> TaskRecord:
-        row = self.conn.execute(f"{_SELECT_TASKS} WHERE t.id = ?", (task_id,)).fetchone()
+        row = self.conn.execute(f"{SELECT_TASKS} WHERE t.id = ?", (task_id,)).fetchone()
         if row is None:
             raise TaskNotFound(task_id)
-        return task_from_row(row)
+        return SQLITE.task_from_row(row)
 
     def list_tasks(self, query: TaskQuery) -> Page[TaskRecord]:
-        where = _task_filters(query)
-        sql = f"{_SELECT_TASKS}{where.sql()} ORDER BY t.id DESC LIMIT ?"
-        rows = self.conn.execute(sql, (*where.params, query.limit + 1)).fetchall()
-        return page_of([task_from_row(row) for row in rows], query.limit, lambda task: task.id)
+        rows = self.conn.execute(*SQLITE.list_tasks(query)).fetchall()
+        return SQLITE.task_page(rows, query.limit)
 
     def update_task(self, task_id: str, patch: TaskPatch) -> TaskRecord:
         with write_transaction(self.conn):
@@ -260,7 +196,7 @@ class _Database:
             return
         with write_transaction(self.conn) as conn:
             self._require_tasks({execution.task_id for execution in executions})
-            conn.executemany(_INSERT_EXECUTION, map(execution_row, executions))
+            conn.executemany(_INSERT_EXECUTION, map(SQLITE.execution_row, executions))
             conn.executemany(_INSERT_EVENT, _initial_event_rows(executions))
             conn.executemany(_SET_LATEST_EXECUTION, ((e.id, e.task_id) for e in executions))
             conn.executemany(_INSERT_DEPENDENCY, _dependency_rows(executions))
@@ -274,19 +210,16 @@ class _Database:
 
     def get_execution(self, execution_id: str) -> Execution:
         with _read_snapshot(self.conn):
-            sql = f"{_SELECT_EXECUTIONS} WHERE id = ?"
+            sql = f"{SELECT_EXECUTIONS} WHERE id = ?"
             row = self.conn.execute(sql, (execution_id,)).fetchone()
             events = self.conn.execute(_SELECT_EVENTS, (execution_id,)).fetchall()
         if row is None:
             raise ExecutionNotFound(execution_id)
-        return execution_from_row(row, events)
+        return SQLITE.execution_from_row(row, events)
 
     def list_executions(self, query: ExecutionQuery) -> Page[Execution]:
-        where = _execution_filters(query)
-        order = "ASC" if query.oldest_first else "DESC"
-        sql = f"{_SELECT_EXECUTIONS}{where.sql()} ORDER BY id {order} LIMIT ?"
-        rows = self.conn.execute(sql, (*where.params, query.limit + 1)).fetchall()
-        return page_of([execution_from_row(row) for row in rows], query.limit, lambda e: e.id)
+        rows = self.conn.execute(*SQLITE.list_executions(query)).fetchall()
+        return SQLITE.execution_page(rows, query.limit)
 
     def modify_executions(self, ids: Sequence[str], fn: ModifyFn) -> list[Change]:
         with write_transaction(self.conn):
@@ -295,12 +228,12 @@ class _Database:
         return changes
 
     def _load_executions(self, ids: Iterable[str]) -> dict[str, Execution]:
-        sql = f"{_SELECT_EXECUTIONS} WHERE id {_IN_JSON_LIST}"
+        sql = f"{SELECT_EXECUTIONS} WHERE id {_IN_JSON_LIST}"
         rows = self.conn.execute(sql, (_id_list(set(ids)),))
-        return {execution.id: execution for execution in map(execution_from_row, rows)}
+        return {execution.id: execution for execution in map(SQLITE.execution_from_row, rows)}
 
     def _write_changes(self, applied: Sequence[Change]) -> None:
-        rows = [execution_row(change.execution) for change in applied]
+        rows = [SQLITE.execution_row(change.execution) for change in applied]
         self.conn.executemany(_UPDATE_EXECUTION, [(*row[1:], row[0]) for row in rows])
         self.conn.executemany(_INSERT_EVENT, self._new_event_rows(applied))
 
@@ -308,7 +241,7 @@ class _Database:
         ids = {change.execution.id for change in applied if change.new_events}
         next_seq = {i: count(last + 1) for i, last in self._last_event_seqs(ids).items()}
         return [
-            event_row(change.execution.id, next(next_seq[change.execution.id]), event)
+            SQLITE.event_row(change.execution.id, next(next_seq[change.execution.id]), event)
             for change in applied
             for event in change.new_events
         ]
@@ -337,7 +270,7 @@ def _dependency_rows(executions: Iterable[Execution]) -> Iterator[tuple[str, str
 def _initial_event_rows(executions: Iterable[Execution]) -> Iterator[tuple[Any, ...]]:
     for execution in executions:
         for seq, event in enumerate(execution.events, start=1):
-            yield event_row(execution.id, seq, event)
+            yield SQLITE.event_row(execution.id, seq, event)
 
 
 def _open_database(path: str) -> _Database:

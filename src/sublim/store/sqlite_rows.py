@@ -1,32 +1,19 @@
-"""Converting tasks, executions and events to SQLite rows and back.
+"""The SQLite dialect of the SQL layer (`store/_sql.py`), and label rows.
 
 Times are stored as epoch seconds (REAL; a naive datetime is taken as UTC) and read back as
-UTC-aware datetimes; JSON values are stored as text.
+UTC-aware datetimes; JSON values are stored as text. Lists of parameters are bound one
+placeholder each; labels and dependencies are rows of their own tables, so that their
+filters use an index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sublim.model import Event, Execution, ExecutionSummary, TaskRecord
-from sublim.store._rows import (
-    EXECUTION_COLUMNS,
-    SUMMARY_COLUMNS,
-    TASK_COLUMNS,
-    from_json_text,
-    to_json_text,
-)
-
-Row = Sequence[Any]
-
-EVENT_COLUMNS = ("execution_id", "seq", "status", "at", "attempt", "reason")
-
-_JSON_COLUMNS = frozenset({"payload", "labels", "result", "error", "worker", "depends_on"})
-_TIME_COLUMNS = frozenset(
-    {"created_at", "updated_at", "dispatched_at", "started_at", "finished_at", "heartbeat_at"}
-)
+from sublim.model import TaskRecord
+from sublim.store._sql import PARAM, Dialect, Where
 
 
 def to_epoch(moment: datetime | None) -> float | None:
@@ -40,61 +27,40 @@ def from_epoch(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
-def _to_column(column: str, value: Any) -> Any:
-    if column in _JSON_COLUMNS:
-        return to_json_text(value)
-    if column in _TIME_COLUMNS:
-        return to_epoch(value)
-    return value
+class SqliteDialect(Dialect):
+    #: A task's latest status is its latest execution's, joined as `e`.
+    expressions: ClassVar[Mapping[str, str]] = {
+        **Dialect.expressions,
+        "latest_status": "e.status",
+    }
 
+    def placeholder(self, number: int) -> str:
+        return "?"
 
-def _from_column(column: str, value: Any) -> Any:
-    if column in _JSON_COLUMNS:
-        return from_json_text(value)
-    if column in _TIME_COLUMNS:
+    def to_time(self, moment: datetime | None) -> Any:
+        return to_epoch(moment)
+
+    def from_time(self, value: Any) -> datetime | None:
         return from_epoch(value)
-    return value
+
+    def one_of(self, where: Where, column: str, values: Sequence[Any]) -> None:
+        where.add(f"{column} IN ({', '.join([PARAM] * len(values))})", *values)
+
+    def has_labels(self, where: Where, labels: dict[str, str]) -> None:
+        for key, value in labels.items():
+            label = (
+                f"t.id IN (SELECT task_id FROM task_labels WHERE key = {PARAM} AND value = {PARAM})"
+            )
+            where.add(label, key, value)
+
+    def lists(self, where: Where, column: str, value: Any) -> None:
+        # The only list column, `depends_on`, is also kept as rows.
+        dependency = f"SELECT execution_id FROM execution_dependencies WHERE depends_on = {PARAM}"
+        where.add(f"id IN ({dependency})", value)
 
 
-def _to_row(data: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(_to_column(column, data[column]) for column in columns)
-
-
-def _from_row(row: Row, columns: Sequence[str]) -> dict[str, Any]:
-    return {column: _from_column(column, value) for column, value in zip(columns, row, strict=True)}
-
-
-def task_row(task: TaskRecord) -> tuple[Any, ...]:
-    return _to_row(task.model_dump(exclude={"latest_execution"}), TASK_COLUMNS)
+SQLITE = SqliteDialect()
 
 
 def label_rows(task: TaskRecord) -> list[tuple[str, str, str]]:
     return [(task.id, key, value) for key, value in task.labels.items()]
-
-
-def task_from_row(row: Row) -> TaskRecord:
-    """A task from its columns followed by its latest execution's (NULLs when it has none)."""
-    task_part, summary_part = row[: len(TASK_COLUMNS)], row[len(TASK_COLUMNS) :]
-    data = _from_row(task_part, TASK_COLUMNS)
-    if summary_part[0] is not None:
-        data["latest_execution"] = ExecutionSummary(**_from_row(summary_part, SUMMARY_COLUMNS))
-    return TaskRecord(**data)
-
-
-def execution_row(execution: Execution) -> tuple[Any, ...]:
-    return _to_row(execution.model_dump(exclude={"events"}), EXECUTION_COLUMNS)
-
-
-def execution_from_row(row: Row, events: Sequence[Row] = ()) -> Execution:
-    """An execution from its columns, with the events given as (status, at, attempt, reason)."""
-    data = _from_row(row, EXECUTION_COLUMNS)
-    return Execution(**data, events=tuple(event_from_row(event) for event in events))
-
-
-def event_row(execution_id: str, seq: int, event: Event) -> tuple[Any, ...]:
-    return (execution_id, seq, event.status, to_epoch(event.at), event.attempt, event.reason)
-
-
-def event_from_row(row: Row) -> Event:
-    status, at, attempt, reason = row
-    return Event(status=status, at=from_epoch(at), attempt=attempt, reason=reason)
