@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import secrets
 import time
@@ -23,7 +24,9 @@ from sublim.broker.base import (
     check_name,
     publish_within,
 )
-from sublim.errors import BrokerError, Conflict, InvalidInput
+from sublim.errors import BrokerError, Conflict, InvalidInput, InvalidUrlOption
+
+T = TypeVar("T")
 
 _RECEIPT_SEPARATOR = ":"
 
@@ -51,6 +54,19 @@ def parse_numeric_receipt(receipt: str) -> tuple[int, str]:
     if not message_id.isdigit():
         raise InvalidInput(f"not a receipt of this broker: {receipt!r}")
     return int(message_id), lease_token
+
+
+def row_delivery(row: Sequence[Any], token: str) -> Delivery:
+    """The delivery of a row of the database brokers (SQLite, PostgreSQL): its id, data,
+    attributes (JSON) and deliveries."""
+    message_id, data, attributes, deliveries = row
+    return Delivery(
+        receipt=make_receipt(str(message_id), token),
+        message_id=str(message_id),
+        data=bytes(data),
+        attributes=json.loads(attributes),
+        deliveries=deliveries,
+    )
 
 
 def check_pull_arguments(max_messages: int, lease: float, wait: float) -> None:
@@ -96,25 +112,65 @@ def parse_dedupe_window(value: str | None) -> float:
     return check_dedupe_window(seconds)
 
 
-def split_dedupe_window(url: str) -> tuple[str, float]:
-    """The URL without its `dedupe_window` option, and the window it names (or the default).
+def take_dedupe_window(options: UrlOptions) -> float:
+    """The `dedupe_window` option (seconds), or the default when the URL has none."""
+    return options.take(DEDUPE_WINDOW_OPTION, parse_dedupe_window, DEFAULT_DEDUPE_WINDOW_SECONDS)
 
-    The rest of the URL is kept as written, so that two URLs of one database still compare
-    equal once the option is taken out (the same-database outbox compares them)."""
-    base, question, query = url.partition("?")
-    if not question:
-        return url, DEFAULT_DEDUPE_WINDOW_SECONDS
-    query, hash_, fragment = query.partition("#")
-    kept, value = [], None
-    for item in query.split("&"):
-        name, _, raw = item.partition("=")
-        if name == DEDUPE_WINDOW_OPTION:
-            value = unquote_plus(raw)
-        elif item:
-            kept.append(item)
-    rest = "&".join(kept)
-    stripped = base + (f"?{rest}" if rest else "") + (hash_ + fragment)
-    return stripped, parse_dedupe_window(value)
+
+# URL options
+
+
+class UrlOptions:
+    """A broker URL's query options, for the one rule of every broker: the options a broker
+    names are taken out (`take`) and parsed, a bad value being `InvalidUrlOption`. Then the
+    rest goes on to the engine's client where that client reads options from its URL
+    (`for_driver`: redis-py, aio-pika and libpq take `ssl`, `heartbeat`, `search_path` …),
+    and is refused with `InvalidUrlOption` where nothing would read it (`refuse_the_rest`:
+    memory, SQLite, NATS, Pub/Sub), so that a misspelt option never passes silently.
+
+    The URL left keeps the other options as written, so that two URLs of one database still
+    compare equal once a broker's options are taken out (the same-database outbox compares
+    them)."""
+
+    def __init__(self, url: str, engine: str) -> None:
+        self._engine = engine
+        base, _, rest = url.partition("?")
+        query, hash_, fragment = rest.partition("#")
+        self._base, self._tail = base, hash_ + fragment
+        self._items = [item for item in query.split("&") if item]
+
+    def take(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        """The option's value parsed (the last one when it is given twice), or `default`."""
+        kept, values = [], []
+        for item, (key, raw) in zip(self._items, self._pairs(), strict=True):
+            if key == name:
+                values.append(raw)
+            else:
+                kept.append(item)
+        self._items = kept
+        if not values:
+            return default
+        try:
+            return parse(values[-1])
+        except (ValueError, InvalidInput) as exc:
+            message = f"{self._engine} URL option {name}={values[-1]!r}: {exc}"
+            raise InvalidUrlOption(message) from None
+
+    def for_driver(self) -> str:
+        """The URL with the options not taken, for a client that reads them."""
+        rest = "&".join(self._items)
+        return self._base + (f"?{rest}" if rest else "") + self._tail
+
+    def refuse_the_rest(self) -> str:
+        """The URL, if no option is left; else `InvalidUrlOption` naming those left."""
+        if self._items:
+            unknown = ", ".join(sorted({key for key, _ in self._pairs()}))
+            raise InvalidUrlOption(f"unknown {self._engine} URL options: {unknown}")
+        return self.for_driver()
+
+    def _pairs(self) -> list[tuple[str, str]]:
+        pairs = [item.partition("=") for item in self._items]
+        return [(unquote_plus(key), unquote_plus(raw)) for key, _, raw in pairs]
 
 
 class Signal:

@@ -96,8 +96,10 @@ class MemoryBroker(BaseBroker):
 
     @classmethod
     def from_url(cls, url: str) -> MemoryBroker:
-        """`memory://`, or `memory://?dedupe_window=SECONDS`."""
-        _, dedupe_window = shared.split_dedupe_window(url)
+        """`memory://`, or `memory://?dedupe_window=SECONDS`; no other option."""
+        options = shared.UrlOptions(url, "memory")
+        dedupe_window = shared.take_dedupe_window(options)
+        options.refuse_the_rest()
         return cls(dedupe_window=dedupe_window)
 
     async def _open(self) -> None:

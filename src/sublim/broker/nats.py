@@ -30,7 +30,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
@@ -103,17 +103,23 @@ class NatsOptions:
 
 
 def parse_url(url: str) -> NatsOptions:
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    prefix = query.pop("prefix", DEFAULT_PREFIX)
+    """`prefix`, `max_deliveries` and `dedupe_window`; no other option (nats-py reads none)."""
+    options = shared.UrlOptions(url, "NATS")
+    prefix = options.take("prefix", _prefix, DEFAULT_PREFIX)
+    max_deliveries = options.take("max_deliveries", _max_deliveries, None)
+    dedupe_window = shared.take_dedupe_window(options)
+    return NatsOptions(options.refuse_the_rest(), prefix, max_deliveries, dedupe_window)
+
+
+def _prefix(prefix: str) -> str:
     if not _PREFIX.match(prefix):
         raise InvalidInput(f"invalid NATS prefix {prefix!r}: letters, digits, '_' or '-'")
-    max_deliveries = query.pop("max_deliveries", None)
-    dedupe_window = shared.parse_dedupe_window(query.pop("dedupe_window", None))
-    server = urlunsplit(parts._replace(query=urlencode(query)))
-    return NatsOptions(
-        server, prefix, int(max_deliveries) if max_deliveries else None, dedupe_window
-    )
+    return prefix
+
+
+def _max_deliveries(value: str) -> int | None:
+    """An empty value is no limit, as when the option is absent."""
+    return int(value) if value else None
 
 
 def _name_token(name: str) -> str:

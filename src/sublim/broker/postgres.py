@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 
@@ -159,17 +157,6 @@ async def _ensure_subscription(conn: asyncpg.Connection, topic: str, subscriptio
     return existing
 
 
-def _delivery(row: Sequence[Any], token: str) -> Delivery:
-    message_id, data, attributes, deliveries = row
-    return Delivery(
-        receipt=make_receipt(str(message_id), token),
-        message_id=str(message_id),
-        data=bytes(data),
-        attributes=json.loads(attributes),
-        deliveries=deliveries,
-    )
-
-
 def _receipt_arrays(receipts: Sequence[str]) -> tuple[list[int], list[str]]:
     parsed = [shared.parse_numeric_receipt(receipt) for receipt in receipts]
     return [message_id for message_id, _ in parsed], [token for _, token in parsed]
@@ -267,9 +254,11 @@ class PostgresBroker(BaseBroker, pg_db.BrokerTables):
 
     @classmethod
     def from_url(cls, url: str) -> PostgresBroker:
-        """`postgresql://…`, optionally with `dedupe_window=SECONDS` in its query."""
-        dsn_url, dedupe_window = shared.split_dedupe_window(url)
-        return cls(pg_db.dsn_from_url(dsn_url), dedupe_window=dedupe_window)
+        """`postgresql://…`, optionally with `dedupe_window=SECONDS` in its query; the other
+        options go to libpq."""
+        options = shared.UrlOptions(url, "postgresql")
+        dedupe_window = shared.take_dedupe_window(options)
+        return cls(pg_db.dsn_from_url(options.for_driver()), dedupe_window=dedupe_window)
 
     async def _open(self) -> None:
         await self._db.open()
@@ -333,7 +322,8 @@ class PostgresBroker(BaseBroker, pg_db.BrokerTables):
         async def claim(conn: asyncpg.Connection) -> Claim:
             rows = await conn.fetch(_CLAIM, subscription, lease, token, max_messages)
             if rows:
-                return Claim([_delivery(row, token) for row in sorted(rows, key=lambda r: r[0])])
+                deliveries = sorted(rows, key=lambda r: r[0])
+                return Claim([shared.row_delivery(row, token) for row in deliveries])
             exists, next_due = await conn.fetchrow(_NEXT_DUE, subscription)
             if not exists:
                 raise BrokerError(f"no subscription named {subscription!r}")

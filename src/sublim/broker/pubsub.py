@@ -26,10 +26,10 @@ import asyncio
 import logging
 import math
 import os
-from collections.abc import Awaitable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import google.auth.exceptions
 import grpc
@@ -111,27 +111,30 @@ def parse_url(url: str, updates_topic: str = DEFAULT_UPDATES_TOPIC) -> PubSubOpt
     parts = urlsplit(url)
     if not parts.netloc:
         raise InvalidInput(f"a Pub/Sub URL names its project: pubsub://PROJECT, not {url!r}")
-    query = dict(parse_qsl(parts.query))
-    ordered = query.pop("ordered_topics", updates_topic)
-    options = PubSubOptions(
+    options = shared.UrlOptions(url, "Pub/Sub")
+    ordered = options.take("ordered_topics", str, updates_topic)
+    max_deliveries = options.take(
+        "max_deliveries", _between(MIN_MAX_DELIVERIES, MAX_MAX_DELIVERIES), DEFAULT_MAX_DELIVERIES
+    )
+    ack_deadline = options.take(
+        "ack_deadline", _between(MIN_ACK_DEADLINE, MAX_ACK_DEADLINE), DEFAULT_ACK_DEADLINE
+    )
+    options.refuse_the_rest()
+    return PubSubOptions(
         project=parts.netloc,
-        max_deliveries=_bounded(query, "max_deliveries", MIN_MAX_DELIVERIES, MAX_MAX_DELIVERIES),
-        ack_deadline=_bounded(query, "ack_deadline", MIN_ACK_DEADLINE, MAX_ACK_DEADLINE),
+        max_deliveries=max_deliveries,
+        ack_deadline=ack_deadline,
         ordered_topics=frozenset(name for name in ordered.split(",") if name),
     )
-    if query:
-        raise InvalidInput(f"unknown Pub/Sub URL options: {', '.join(sorted(query))}")
-    return options
 
 
-def _bounded(query: dict[str, str], name: str, low: int, high: int) -> Any:
-    defaults = {"max_deliveries": DEFAULT_MAX_DELIVERIES, "ack_deadline": DEFAULT_ACK_DEADLINE}
-    raw = query.pop(name, None)
-    if raw is None:
-        return defaults[name]
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidInput(f"Pub/Sub URL option {name} must be an integer from {low} to {high}")
-    return int(raw)
+def _between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise InvalidInput(f"an integer from {low} to {high}")
+        return int(raw)
+
+    return parse
 
 
 def engine_seconds(seconds: float) -> int:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
@@ -71,15 +71,18 @@ class RedisOptions:
 
 
 def parse_url(url: str) -> RedisOptions:
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    prefix = query.pop("prefix", DEFAULT_PREFIX)
+    """`prefix`, `backlog_warning` and `dedupe_window`; the other options go to redis-py."""
+    options = shared.UrlOptions(url, "redis")
+    prefix = options.take("prefix", _prefix, DEFAULT_PREFIX)
+    backlog_warning = options.take("backlog_warning", int, DEFAULT_BACKLOG_WARNING)
+    dedupe_window = shared.take_dedupe_window(options)
+    return RedisOptions(options.for_driver(), prefix, backlog_warning, dedupe_window)
+
+
+def _prefix(prefix: str) -> str:
     if not _PREFIX.match(prefix):
         raise InvalidInput(f"invalid redis key prefix {prefix!r}: letters, digits, '_.-'")
-    backlog_warning = int(query.pop("backlog_warning", DEFAULT_BACKLOG_WARNING))
-    dedupe_window = shared.parse_dedupe_window(query.pop("dedupe_window", None))
-    redis_url = urlunsplit(parts._replace(query=urlencode(query)))
-    return RedisOptions(redis_url, prefix, backlog_warning, dedupe_window)
+    return prefix
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from sublim import sqlite_db
 from sublim.broker import _shared as shared
-from sublim.broker._shared import BaseBroker, Claim, make_receipt, parse_numeric_receipt
+from sublim.broker._shared import BaseBroker, Claim, parse_numeric_receipt
 from sublim.broker._wake import WakeChannel
 from sublim.broker.base import (
     DEFAULT_DEDUPE_WINDOW_SECONDS,
@@ -193,7 +193,7 @@ def _claim(conn: sqlite3.Connection, subscription: str, max_messages: int, lease
         rows = conn.execute(_CLAIM, {**parameters, "now": now, "limit": max_messages}).fetchall()
         if not rows:
             return Claim([], _retry_in(conn, subscription, now))
-    return Claim([_delivery(row, token) for row in sorted(rows)])
+    return Claim([shared.row_delivery(row, token) for row in sorted(rows)])
 
 
 def _retry_in(conn: sqlite3.Connection, subscription: str, now: float) -> float | None:
@@ -201,17 +201,6 @@ def _retry_in(conn: sqlite3.Connection, subscription: str, now: float) -> float 
     if not exists:
         raise BrokerError(f"no subscription named {subscription!r}")
     return None if next_due is None else next_due - now
-
-
-def _delivery(row: tuple[int, bytes, str, int], token: str) -> Delivery:
-    message_id, data, attributes, deliveries = row
-    return Delivery(
-        receipt=make_receipt(str(message_id), token),
-        message_id=str(message_id),
-        data=bytes(data),
-        attributes=json.loads(attributes),
-        deliveries=deliveries,
-    )
 
 
 def _ack(conn: sqlite3.Connection, keys: list[HeldKey]) -> None:
@@ -271,9 +260,10 @@ class SqliteBroker(BaseBroker):
 
     @classmethod
     def from_url(cls, url: str) -> SqliteBroker:
-        """`sqlite:///path.db`, optionally `?dedupe_window=SECONDS`."""
-        path_url, dedupe_window = shared.split_dedupe_window(url)
-        return cls(sqlite_db.path_from_url(path_url), dedupe_window=dedupe_window)
+        """`sqlite:///path.db`, optionally `?dedupe_window=SECONDS`; no other option."""
+        options = shared.UrlOptions(url, "sqlite")
+        dedupe_window = shared.take_dedupe_window(options)
+        return cls(sqlite_db.path_from_url(options.refuse_the_rest()), dedupe_window=dedupe_window)
 
     async def _open(self) -> None:
         if self._db is not None:
