@@ -146,11 +146,12 @@ class AmqpOptions:
     outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT
 
 
-def parse_amqp_url(url: str) -> AmqpOptions:
+def parse_amqp_url(url: str, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> AmqpOptions:
     """`amqp[s]://user:password@host:port/vhost?delivery_limit=20&reconnect_interval=1
-    &outage_timeout=30`; other query parameters go to aio-pika (heartbeat, …)."""
+    &outage_timeout=30`; other query parameters go to aio-pika (heartbeat, …).
+    `delivery_limit` is the default of the option of that name."""
     options = UrlOptions(url, "RabbitMQ")
-    delivery_limit = options.take("delivery_limit", int, DEFAULT_DELIVERY_LIMIT)
+    delivery_limit = options.take("delivery_limit", int, delivery_limit)
     reconnect_interval = options.take("reconnect_interval", float, DEFAULT_RECONNECT_INTERVAL)
     outage_timeout = options.take("outage_timeout", float, DEFAULT_OUTAGE_TIMEOUT)
     return AmqpOptions(options.for_driver(), delivery_limit, reconnect_interval, outage_timeout)

@@ -38,6 +38,7 @@ from aiormq.abc import DeliveredMessage
 
 from sublim.broker import _shared as shared
 from sublim.broker._amqp_layout import (
+    DEFAULT_DELIVERY_LIMIT,
     DELAY_QUEUE_REDECLARE_SECONDS,
     PRIOR_DELIVERIES_HEADER,
     AmqpOptions,
@@ -56,6 +57,7 @@ from sublim.broker._amqp_layout import (
 )
 from sublim.broker._shared import BaseBroker, Claim, LeaseTable, Signal, make_receipt, parse_receipt
 from sublim.broker.base import EPHEMERAL_IDLE_SECONDS, Delivery, Message
+from sublim.config import Settings
 from sublim.errors import BrokerError, Conflict
 
 log = logging.getLogger(__name__)
@@ -253,8 +255,11 @@ class AmqpBroker(BaseBroker):
         self._open_lock = asyncio.Lock()
 
     @classmethod
-    def from_url(cls, url: str) -> AmqpBroker:
-        return cls(parse_amqp_url(url))
+    def from_url(cls, url: str, settings: Settings | None = None) -> AmqpBroker:
+        """The broker of `url`; its `delivery_limit` defaults to the settings'
+        `broker_max_deliveries` when they set it."""
+        limit = None if settings is None else settings.broker_max_deliveries
+        return cls(parse_amqp_url(url, limit or DEFAULT_DELIVERY_LIMIT))
 
     # Connection
 

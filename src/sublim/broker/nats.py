@@ -65,6 +65,7 @@ from sublim.broker.base import (
     Delivery,
     Message,
 )
+from sublim.config import Settings
 from sublim.errors import BrokerError, InvalidInput
 
 log = logging.getLogger("sublim.broker.nats")
@@ -102,11 +103,12 @@ class NatsOptions:
         shared.check_dedupe_window(self.dedupe_window)
 
 
-def parse_url(url: str) -> NatsOptions:
-    """`prefix`, `max_deliveries` and `dedupe_window`; no other option (nats-py reads none)."""
+def parse_url(url: str, max_deliveries: int | None = None) -> NatsOptions:
+    """`prefix`, `max_deliveries` (by default `max_deliveries`) and `dedupe_window`; no
+    other option (nats-py reads none)."""
     options = shared.UrlOptions(url, "NATS")
     prefix = options.take("prefix", _prefix, DEFAULT_PREFIX)
-    max_deliveries = options.take("max_deliveries", _max_deliveries, None)
+    max_deliveries = options.take("max_deliveries", _max_deliveries, max_deliveries)
     dedupe_window = shared.take_dedupe_window(options)
     return NatsOptions(options.refuse_the_rest(), prefix, max_deliveries, dedupe_window)
 
@@ -197,8 +199,10 @@ class NatsBroker(BaseBroker):
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def from_url(cls, url: str) -> NatsBroker:
-        return cls(parse_url(url))
+    def from_url(cls, url: str, settings: Settings | None = None) -> NatsBroker:
+        """The broker of `url`; without `max_deliveries` in it, the settings'
+        `broker_max_deliveries` (none: no dead letters)."""
+        return cls(parse_url(url, None if settings is None else settings.broker_max_deliveries))
 
     # -- connection ------------------------------------------------------------------------
 

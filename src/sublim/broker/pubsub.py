@@ -105,7 +105,11 @@ class PubSubOptions:
     ordered_topics: frozenset[str] = frozenset({DEFAULT_UPDATES_TOPIC})
 
 
-def parse_url(url: str, updates_topic: str = DEFAULT_UPDATES_TOPIC) -> PubSubOptions:
+def parse_url(
+    url: str,
+    updates_topic: str = DEFAULT_UPDATES_TOPIC,
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+) -> PubSubOptions:
     """`pubsub://PROJECT?max_deliveries=N&ack_deadline=S&ordered_topics=A,B`; without
     `ordered_topics`, only `updates_topic` is ordered."""
     parts = urlsplit(url)
@@ -114,7 +118,7 @@ def parse_url(url: str, updates_topic: str = DEFAULT_UPDATES_TOPIC) -> PubSubOpt
     options = shared.UrlOptions(url, "Pub/Sub")
     ordered = options.take("ordered_topics", str, updates_topic)
     max_deliveries = options.take(
-        "max_deliveries", _between(MIN_MAX_DELIVERIES, MAX_MAX_DELIVERIES), DEFAULT_MAX_DELIVERIES
+        "max_deliveries", _between(MIN_MAX_DELIVERIES, MAX_MAX_DELIVERIES), max_deliveries
     )
     ack_deadline = options.take(
         "ack_deadline", _between(MIN_ACK_DEADLINE, MAX_ACK_DEADLINE), DEFAULT_ACK_DEADLINE
@@ -126,6 +130,15 @@ def parse_url(url: str, updates_topic: str = DEFAULT_UPDATES_TOPIC) -> PubSubOpt
         ack_deadline=ack_deadline,
         ordered_topics=frozenset(name for name in ordered.split(",") if name),
     )
+
+
+def _max_deliveries(settings: Settings) -> int:
+    """The settings' `broker_max_deliveries` within what Pub/Sub takes; Pub/Sub's default
+    when they leave it unset."""
+    wanted = settings.broker_max_deliveries
+    if wanted is None:
+        return DEFAULT_MAX_DELIVERIES
+    return min(max(wanted, MIN_MAX_DELIVERIES), MAX_MAX_DELIVERIES)
 
 
 def _between(low: int, high: int) -> Callable[[str], int]:
@@ -254,10 +267,11 @@ class PubSubBroker(BaseBroker):
     @classmethod
     def from_url(cls, url: str, settings: Settings | None = None) -> PubSubBroker:
         """The broker of `url`; `settings` name the updates topic, ordered unless the URL
-        names the ordered topics itself."""
+        names the ordered topics itself, and the dead-letter count unless the URL names
+        `max_deliveries` (`broker_max_deliveries`, brought into Pub/Sub's 5 to 100)."""
         if settings is None:
             return cls(parse_url(url))
-        return cls(parse_url(url, settings.updates_topic))
+        return cls(parse_url(url, settings.updates_topic, _max_deliveries(settings)))
 
     @property
     def project(self) -> str:
