@@ -21,7 +21,7 @@ class Backend(NamedTuple):
     target: str  # "module:Class"
     extra: str | None  # the `pip install sublim[extra]` that brings its driver
     #: Its `from_url(url, settings)` reads settings too (the datastore client's credentials,
-    #: the Pub/Sub broker's updates topic).
+    #: the Pub/Sub broker's updates topic, `broker_max_deliveries`).
     takes_settings: bool = False
 
 
@@ -41,9 +41,9 @@ BROKERS: dict[str, Backend] = {
     "postgresql": Backend("sublim.broker.postgres:PostgresBroker", "postgres"),
     "postgres": Backend("sublim.broker.postgres:PostgresBroker", "postgres"),
     "redis": Backend("sublim.broker.redis:RedisBroker", "redis"),
-    "amqp": Backend("sublim.broker.amqp:AmqpBroker", "amqp"),
-    "amqps": Backend("sublim.broker.amqp:AmqpBroker", "amqp"),
-    "nats": Backend("sublim.broker.nats:NatsBroker", "nats"),
+    "amqp": Backend("sublim.broker.amqp:AmqpBroker", "amqp", takes_settings=True),
+    "amqps": Backend("sublim.broker.amqp:AmqpBroker", "amqp", takes_settings=True),
+    "nats": Backend("sublim.broker.nats:NatsBroker", "nats", takes_settings=True),
     "pubsub": Backend("sublim.broker.pubsub:PubSubBroker", "gcp", takes_settings=True),
 }
 

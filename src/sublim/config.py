@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         3, ge=1, validation_alias=_env("max_attempts"), description="default attempts per execution"
     )
+    broker_max_deliveries: int | None = Field(
+        None,
+        ge=1,
+        validation_alias=_env("broker_max_deliveries"),
+        description="deliveries after which the broker itself dead-letters a message, the safety "
+        "net behind max_attempts for a message no node settles (RabbitMQ, Pub/Sub: 5 to 100, "
+        "NATS; a broker URL option overrides it); unset: 20, 100 and never",
+    )
     host: str = Field(
         "127.0.0.1",
         validation_alias=_env("host"),

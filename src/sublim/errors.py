@@ -2,6 +2,7 @@
 
     SublimError
     ├── ConfigError              bad settings, an unknown URL scheme, a missing extra
+    │   └── InvalidUrlOption     a backend URL's unknown option or bad value (also InvalidInput)
     ├── NotFound                 no task or execution with that id
     │   ├── TaskNotFound
     │   └── ExecutionNotFound
@@ -93,6 +94,12 @@ class MessageTooLarge(InvalidInput):
         self.limit = limit
         self.refused = refused
         self.dropped = dropped
+
+
+class InvalidUrlOption(ConfigError, InvalidInput):
+    """A backend URL's option that its backend does not know, or whose value is bad: a
+    setting that cannot work, and input that does not validate, so either `except` catches
+    it (the brokers raised one or the other before they shared one parser)."""
 
 
 class BackendError(SublimError):

@@ -83,7 +83,7 @@ BACKENDS = {
     "broker postgres": ("sublim.broker.postgres",),
     "broker redis": ("sublim.broker.redis", "sublim.broker._redis_lua"),
     "broker amqp": ("sublim.broker.amqp", "sublim.broker._amqp_layout"),
-    "broker nats": ("sublim.broker.nats", "sublim.broker._nats_leases"),
+    "broker nats": ("sublim.broker.nats",),
     "broker pubsub": ("sublim.broker.pubsub",),
 }
 #: Unit → its modules ("pkg.*": the package and everything in it).

@@ -22,11 +22,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from sublim.broker._shared import UrlOptions
 from sublim.broker.base import check_name
-from sublim.errors import ConfigError, InvalidInput
-from sublim.redaction import redact
+from sublim.errors import InvalidInput
 
 #: Deliveries a message had before a delayed nack sent it through a delay queue.
 PRIOR_DELIVERIES_HEADER = "x-sublim-deliveries"
@@ -147,22 +146,12 @@ class AmqpOptions:
     outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT
 
 
-_OWN_PARAMETERS = {"delivery_limit", "reconnect_interval", "outage_timeout"}
-
-
-def parse_amqp_url(url: str) -> AmqpOptions:
+def parse_amqp_url(url: str, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> AmqpOptions:
     """`amqp[s]://user:password@host:port/vhost?delivery_limit=20&reconnect_interval=1
-    &outage_timeout=30`; other query parameters go to aio-pika (heartbeat, …)."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    own = {key: value for key, value in query if key in _OWN_PARAMETERS}
-    rest = urlencode([(key, value) for key, value in query if key not in _OWN_PARAMETERS])
-    try:
-        return AmqpOptions(
-            url=urlunsplit(parts._replace(query=rest)),
-            delivery_limit=int(own.get("delivery_limit", DEFAULT_DELIVERY_LIMIT)),
-            reconnect_interval=float(own.get("reconnect_interval", DEFAULT_RECONNECT_INTERVAL)),
-            outage_timeout=float(own.get("outage_timeout", DEFAULT_OUTAGE_TIMEOUT)),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"invalid option in broker URL {redact(url)!r}: {exc}") from exc
+    &outage_timeout=30`; other query parameters go to aio-pika (heartbeat, …).
+    `delivery_limit` is the default of the option of that name."""
+    options = UrlOptions(url, "RabbitMQ")
+    delivery_limit = options.take("delivery_limit", int, delivery_limit)
+    reconnect_interval = options.take("reconnect_interval", float, DEFAULT_RECONNECT_INTERVAL)
+    outage_timeout = options.take("outage_timeout", float, DEFAULT_OUTAGE_TIMEOUT)
+    return AmqpOptions(options.for_driver(), delivery_limit, reconnect_interval, outage_timeout)

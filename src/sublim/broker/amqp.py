@@ -36,7 +36,9 @@ from aio_pika.abc import (
 )
 from aiormq.abc import DeliveredMessage
 
+from sublim.broker import _shared as shared
 from sublim.broker._amqp_layout import (
+    DEFAULT_DELIVERY_LIMIT,
     DELAY_QUEUE_REDECLARE_SECONDS,
     PRIOR_DELIVERIES_HEADER,
     AmqpOptions,
@@ -53,18 +55,9 @@ from sublim.broker._amqp_layout import (
     subscription_arguments,
     topic_in_conflict,
 )
-from sublim.broker._shared import (
-    Claim,
-    Signal,
-    check_delay,
-    check_lease,
-    check_pull_arguments,
-    make_receipt,
-    new_lease_token,
-    parse_receipt,
-    pull_waiting,
-)
-from sublim.broker.base import EPHEMERAL_IDLE_SECONDS, Delivery, Message, publish_within
+from sublim.broker._shared import BaseBroker, Claim, LeaseTable, Signal, make_receipt, parse_receipt
+from sublim.broker.base import EPHEMERAL_IDLE_SECONDS, Delivery, Message
+from sublim.config import Settings
 from sublim.errors import BrokerError, Conflict
 
 log = logging.getLogger(__name__)
@@ -140,88 +133,17 @@ async def _close_quietly(channel: AbstractChannel | None) -> None:
 # Leases
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Held:
     """A delivery handed out under a lease, until it is settled or its lease passes."""
 
     subscription: str
     message: AbstractIncomingMessage
     deliveries: int
-    timer: asyncio.TimerHandle | None = None
 
     def alive(self) -> bool:
         """False once its channel closed: RabbitMQ requeued the message then."""
         return _channel_open(self.message)
-
-    def stop_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-
-
-class _Leases:
-    """The receipts this process holds, each with a deadline; a passed deadline requeues."""
-
-    def __init__(self) -> None:
-        self._held: dict[str, _Held] = {}
-        self._requeues: set[asyncio.Task[None]] = set()
-
-    def hold(self, held: _Held, lease: float) -> str:
-        receipt = make_receipt(held.message.message_id or "", new_lease_token())
-        self._held[receipt] = held
-        self._schedule(receipt, held, lease)
-        return receipt
-
-    def _schedule(self, receipt: str, held: _Held, lease: float) -> None:
-        held.stop_timer()
-        loop = asyncio.get_running_loop()
-        held.timer = loop.call_later(lease, self._expire, receipt)
-
-    def _expire(self, receipt: str) -> None:
-        held = self._held.pop(receipt, None)
-        if held is not None and held.alive():
-            task = asyncio.create_task(_settle(held.message.nack(requeue=True)))
-            self._requeues.add(task)
-            task.add_done_callback(self._requeues.discard)
-
-    def take(self, subscription: str, receipts: Sequence[str]) -> list[_Held]:
-        """Release the receipts still held (stale ones are ignored) to be settled."""
-        taken = []
-        for receipt in receipts:
-            held = self._live(subscription, receipt)
-            if held is not None:
-                del self._held[receipt]
-                held.stop_timer()
-                taken.append(held)
-        return taken
-
-    def extend(self, subscription: str, receipts: Sequence[str], lease: float) -> set[str]:
-        """Push the deadlines further; returns the receipts no longer held."""
-        lost = set()
-        for receipt in receipts:
-            held = self._live(subscription, receipt)
-            if held is None:
-                lost.add(receipt)
-            else:
-                self._schedule(receipt, held, lease)
-        return lost
-
-    def _live(self, subscription: str, receipt: str) -> _Held | None:
-        parse_receipt(receipt)  # InvalidInput for what this broker did not issue
-        held = self._held.get(receipt)
-        if held is None or held.subscription != subscription:
-            return None
-        if not held.alive():
-            self._forget(receipt)
-            return None
-        return held
-
-    def _forget(self, receipt: str) -> None:
-        held = self._held.pop(receipt)
-        held.stop_timer()
-
-    def clear(self) -> None:
-        for receipt in list(self._held):
-            self._forget(receipt)
 
 
 # Pulling from one subscription
@@ -310,11 +232,14 @@ class _Subscriber:
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
-class AmqpBroker:
+class AmqpBroker(BaseBroker):
     """Topics and subscriptions on RabbitMQ, over one robust connection."""
 
     dedupes_publish = False
     max_message_bytes = MAX_MESSAGE_BYTES
+
+    #: The common name rule, and no `amq.` prefix, which RabbitMQ reserves.
+    _check_name = staticmethod(check_amqp_name)
 
     def __init__(self, options: AmqpOptions) -> None:
         self._options = options
@@ -323,16 +248,22 @@ class AmqpBroker:
         self._exchanges: dict[str, AbstractExchange] = {}
         self._delay_queues: dict[str, float] = {}  # name -> when it was declared
         self._subscribers: dict[str, _Subscriber] = {}
-        self._leases = _Leases()
+        #: The deliveries this process holds: RabbitMQ has no deadline of its own (a message
+        #: stays with its channel until settled), so a lease that passes requeues it.
+        self._leases: LeaseTable[_Held] = LeaseTable(self._requeue_now)
+        self._requeues: set[asyncio.Task[None]] = set()
         self._open_lock = asyncio.Lock()
 
     @classmethod
-    def from_url(cls, url: str) -> AmqpBroker:
-        return cls(parse_amqp_url(url))
+    def from_url(cls, url: str, settings: Settings | None = None) -> AmqpBroker:
+        """The broker of `url`; its `delivery_limit` defaults to the settings'
+        `broker_max_deliveries` when they set it."""
+        limit = None if settings is None else settings.broker_max_deliveries
+        return cls(parse_amqp_url(url, limit or DEFAULT_DELIVERY_LIMIT))
 
     # Connection
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         async with self._open_lock:
             if self._connection is None:
                 self._connection = await self._connect()
@@ -364,11 +295,11 @@ class AmqpBroker:
     def _on_reconnected(self, _connection: object) -> None:
         log.warning("RabbitMQ connection restored")
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        self._leases.clear()
+        self._leases.forget_all()
         for subscriber in self._subscribers.values():
             await subscriber.close()
         self._subscribers.clear()
@@ -379,7 +310,7 @@ class AmqpBroker:
 
     def _connected(self) -> AbstractRobustConnection:
         if self._connection is None:
-            raise BrokerError("the broker is not open: call `await broker.open()` first")
+            raise shared.not_open()
         return self._connection
 
     async def _through_outages(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
@@ -403,37 +334,42 @@ class AmqpBroker:
 
     # Topology
 
-    async def ensure_subscription(
-        self, topic: str, subscription: str, *, ephemeral: bool = False
-    ) -> None:
+    async def _ensure_subscription(self, topic: str, subscription: str, ephemeral: bool) -> str:
         """An ephemeral subscription's queue expires (`x-expires`) once unused for
         `EPHEMERAL_IDLE_SECONDS`."""
-        check_amqp_name("topic", topic)
-        check_amqp_name("subscription", subscription)
-        await self._through_outages(
+        return await self._through_outages(
             "ensure_subscription",
             lambda: self._declare_subscription(topic, subscription, ephemeral),
         )
 
-    async def _declare_subscription(self, topic: str, subscription: str, ephemeral: bool) -> None:
+    async def _declare_subscription(self, topic: str, subscription: str, ephemeral: bool) -> str:
+        """The topic of the subscription: another one when its queue is bound to that."""
         async with self._temporary_channel() as channel:
             queue = await self._declare_subscription_queue(channel, topic, subscription, ephemeral)
+            if isinstance(queue, str):
+                return queue
             exchange = await channel.declare_exchange(
                 topic, aio_pika.ExchangeType.FANOUT, durable=True
             )
             await queue.bind(exchange)
             await self._declare_dead_letters(channel, topic, subscription)
+        return topic
 
     async def _declare_subscription_queue(
         self, channel: AbstractChannel, topic: str, subscription: str, ephemeral: bool
-    ) -> AbstractQueue:
+    ) -> AbstractQueue | str:
+        """The queue, or the topic it is bound to when that is another one."""
         arguments = subscription_arguments(topic, subscription, self._options.delivery_limit)
         if ephemeral:
             arguments["x-expires"] = int(EPHEMERAL_IDLE_SECONDS * 1000)
         try:
             return await channel.declare_queue(subscription, durable=True, arguments=arguments)
         except aiormq.exceptions.ChannelPreconditionFailed as exc:
-            raise _conflict(subscription, str(exc)) from exc
+            other_topic = topic_in_conflict(str(exc))
+            if other_topic is None:
+                message = f"subscription {subscription!r} exists with other settings: {exc}"
+                raise Conflict(message) from exc
+            return other_topic
 
     async def _declare_dead_letters(
         self, channel: AbstractChannel, topic: str, subscription: str
@@ -455,10 +391,9 @@ class AmqpBroker:
         finally:
             await _close_quietly(channel)
 
-    async def drop_subscription(self, subscription: str) -> None:
+    async def _drop_subscription(self, subscription: str) -> None:
         """Delete a subscription's queue, its dead letters and this process's delay queues;
         nothing if they do not exist."""
-        check_amqp_name("subscription", subscription)
         await self._through_outages("drop_subscription", lambda: self._drop(subscription))
 
     async def _drop(self, subscription: str) -> None:
@@ -480,19 +415,12 @@ class AmqpBroker:
 
     # Publishing
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
-        check_amqp_name("topic", topic)
-        return await publish_within(
-            self.max_message_bytes, messages, lambda fitting: self._publish_fitting(topic, fitting)
-        )
-
-    async def _publish_fitting(self, topic: str, messages: Sequence[Message]) -> set[str]:
-        if messages:
-            outgoing = [_outgoing(message) for message in messages]
-            await self._through_outages("publish", lambda: self._publish(topic, outgoing))
+    async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
+        outgoing = [_outgoing(message) for message in messages]
+        await self._through_outages("publish", lambda: self._send(topic, outgoing))
         return set()
 
-    async def _publish(self, topic: str, messages: Sequence[aio_pika.Message]) -> None:
+    async def _send(self, topic: str, messages: Sequence[aio_pika.Message]) -> None:
         """Send the whole batch, then wait for all its confirms."""
         exchange = await self._exchange(topic)
         await asyncio.gather(*(exchange.publish(m, routing_key="") for m in messages))
@@ -517,11 +445,9 @@ class AmqpBroker:
 
     # Pulling
 
-    async def pull(
-        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    async def _pull(
+        self, subscription: str, max_messages: int, lease: float, wait: float
     ) -> list[Delivery]:
-        check_amqp_name("subscription", subscription)
-        check_pull_arguments(max_messages, lease, wait)
         subscriber = self._subscriber(subscription)
         try:
             if wait <= 0:
@@ -538,7 +464,7 @@ class AmqpBroker:
             return Claim(self._hand_out(subscriber, subscriber.take(max_messages), lease))
 
         async with subscriber.consumer(prefetch=max_messages):
-            found = await pull_waiting(subscriber.signal, claim, wait=wait)
+            found = await shared.pull_waiting(subscriber.signal, claim, wait=wait)
         more = subscriber.take(max_messages - len(found))  # sent before the cancel took effect
         return found + self._hand_out(subscriber, more, lease)
 
@@ -566,7 +492,8 @@ class AmqpBroker:
         self, subscription: str, message: AbstractIncomingMessage, lease: float
     ) -> Delivery:
         deliveries = deliveries_of(message.headers)
-        receipt = self._leases.hold(_Held(subscription, message, deliveries), lease)
+        receipt = make_receipt(message.message_id or "", shared.new_lease_token())
+        self._leases.hold(receipt, _Held(subscription, message, deliveries), lease=lease)
         return Delivery(
             receipt=receipt,
             message_id=message.message_id or "",
@@ -577,13 +504,12 @@ class AmqpBroker:
 
     # Settling
 
-    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
-        for held in self._leases.take(subscription, receipts):
+    async def _ack(self, subscription: str, receipts: Sequence[str]) -> None:
+        for held in self._take(subscription, receipts):
             await _settle(held.message.ack())
 
-    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
-        check_delay(delay)
-        for held in self._leases.take(subscription, receipts):
+    async def _nack(self, subscription: str, receipts: Sequence[str], delay: float) -> None:
+        for held in self._take(subscription, receipts):
             if delay > 0:
                 await self._nack_later(held, delay)
             else:
@@ -617,13 +543,33 @@ class AmqpBroker:
             self._delay_queues[name] = time.monotonic()
         return name
 
-    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
-        check_lease(lease)
-        return self._leases.extend(subscription, receipts, lease)
+    async def _extend(self, subscription: str, receipts: Sequence[str], lease: float) -> set[str]:
+        """Push the deadlines further; returns the receipts no longer held."""
+        held = {r for r in receipts if self._live(subscription, r) is not None}
+        for receipt in held:
+            self._leases.extend(receipt, lease=lease)
+        return set(receipts) - held
 
+    # Leases
 
-def _conflict(subscription: str, reason: str) -> Conflict:
-    topic = topic_in_conflict(reason)
-    if topic is not None:
-        return Conflict(f"subscription {subscription!r} exists on topic {topic!r}")
-    return Conflict(f"subscription {subscription!r} exists with other settings: {reason}")
+    def _take(self, subscription: str, receipts: Sequence[str]) -> list[_Held]:
+        """Release the receipts still held (stale ones are ignored) to be settled."""
+        live = [r for r in receipts if self._live(subscription, r) is not None]
+        return [held for held in map(self._leases.take, live) if held is not None]
+
+    def _live(self, subscription: str, receipt: str) -> _Held | None:
+        """What a receipt holds, unless it is stale: not held, of another subscription, or
+        of a channel that closed (which requeued its message)."""
+        parse_receipt(receipt)  # InvalidInput for what this broker did not issue
+        held = self._leases.get(receipt)
+        if held is None or held.subscription != subscription:
+            return None
+        if not held.alive():
+            self._leases.take(receipt)
+            return None
+        return held
+
+    def _requeue_now(self, held: _Held) -> None:
+        """A lease passed: the message goes back to its queue (unless its channel did)."""
+        if held.alive():
+            shared.spawn(self._requeues, _settle(held.message.nack(requeue=True)))

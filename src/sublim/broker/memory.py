@@ -14,28 +14,15 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sublim.broker._shared import (
-    Claim,
-    Signals,
-    check_dedupe_window,
-    check_delay,
-    check_lease,
-    check_pull_arguments,
-    make_receipt,
-    new_lease_token,
-    parse_numeric_receipt,
-    pull_waiting,
-    split_dedupe_window,
-)
+from sublim.broker import _shared as shared
+from sublim.broker._shared import BaseBroker, Claim, make_receipt, parse_numeric_receipt
 from sublim.broker.base import (
     DEFAULT_DEDUPE_WINDOW_SECONDS,
     EMBEDDED_MAX_MESSAGE_BYTES,
     Delivery,
     Message,
-    check_name,
-    publish_within,
 )
-from sublim.errors import BrokerError, Conflict
+from sublim.errors import BrokerError
 
 
 @dataclass(slots=True)
@@ -51,7 +38,7 @@ class _Entry:
 
     def deliver(self, now: float, lease: float) -> Delivery:
         self.available_at = now + lease
-        self.lease_token = new_lease_token()
+        self.lease_token = shared.new_lease_token()
         self.deliveries += 1
         return Delivery(
             receipt=make_receipt(str(self.id), self.lease_token),
@@ -92,51 +79,40 @@ def _forget_passed(seen: dict[str, float], now: float) -> None:
         del seen[key]
 
 
-class MemoryBroker:
+class MemoryBroker(BaseBroker):
     """Topics and subscriptions in this process's memory; nothing survives the process."""
 
     dedupes_publish = True
     max_message_bytes = EMBEDDED_MAX_MESSAGE_BYTES
 
     def __init__(self, *, dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS) -> None:
-        self.dedupe_window = check_dedupe_window(dedupe_window)
+        self.dedupe_window = shared.check_dedupe_window(dedupe_window)
         self._subscriptions: dict[str, _Subscription] = {}
         self._ids = itertools.count(1)
-        self._signals = Signals()
+        self._signals = shared.Signals()
         #: Per topic, the keys published within the window and when each expires, in expiry
         #: order (one window for all, and a key seen again after it passed moves to the end).
         self._keys: dict[str, dict[str, float]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryBroker:
-        """`memory://`, or `memory://?dedupe_window=SECONDS`."""
-        _, dedupe_window = split_dedupe_window(url)
+        """`memory://`, or `memory://?dedupe_window=SECONDS`; no other option."""
+        options = shared.UrlOptions(url, "memory")
+        dedupe_window = shared.take_dedupe_window(options)
+        options.refuse_the_rest()
         return cls(dedupe_window=dedupe_window)
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         pass
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         pass
 
-    async def ensure_subscription(
-        self, topic: str, subscription: str, *, ephemeral: bool = False
-    ) -> None:
-        check_name("topic", topic)
-        check_name("subscription", subscription)
-        existing = self._subscriptions.setdefault(subscription, _Subscription(topic))
-        if existing.topic != topic:
-            raise Conflict(f"subscription {subscription!r} exists on topic {existing.topic!r}")
+    async def _ensure_subscription(self, topic: str, subscription: str, ephemeral: bool) -> str:
+        return self._subscriptions.setdefault(subscription, _Subscription(topic)).topic
 
-    async def drop_subscription(self, subscription: str) -> None:
-        check_name("subscription", subscription)
+    async def _drop_subscription(self, subscription: str) -> None:
         self._subscriptions.pop(subscription, None)
-
-    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
-        check_name("topic", topic)
-        return await publish_within(
-            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
-        )
 
     async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         now = time.monotonic()
@@ -174,16 +150,17 @@ class MemoryBroker:
             entry = _Entry(next(self._ids), message.data, dict(message.attributes), now)
             subscription.entries[entry.id] = entry
 
-    async def pull(
-        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    async def _pull(
+        self, subscription: str, max_messages: int, lease: float, wait: float
     ) -> list[Delivery]:
-        check_pull_arguments(max_messages, lease, wait)
-        queue = self._subscription(subscription)
+        queue = self._subscriptions.get(subscription)
+        if queue is None:
+            raise BrokerError(f"no subscription named {subscription!r}")
 
         async def claim() -> Claim:
             return self._claim(queue, max_messages, lease)
 
-        return await pull_waiting(self._signals.of(subscription), claim, wait=wait)
+        return await shared.pull_waiting(self._signals.of(subscription), claim, wait=wait)
 
     def _claim(self, queue: _Subscription, max_messages: int, lease: float) -> Claim:
         now = time.monotonic()
@@ -192,21 +169,19 @@ class MemoryBroker:
             return Claim([], queue.retry_in(now))
         return Claim([entry.deliver(now, lease) for entry in entries])
 
-    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
+    async def _ack(self, subscription: str, receipts: Sequence[str]) -> None:
         queue = self._existing_or_empty(subscription)
         for entry in queue.held(receipts).values():
             del queue.entries[entry.id]
 
-    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
-        check_delay(delay)
+    async def _nack(self, subscription: str, receipts: Sequence[str], delay: float) -> None:
         available_at = time.monotonic() + delay
         for entry in self._existing_or_empty(subscription).held(receipts).values():
             entry.available_at, entry.lease_token = available_at, None
         # Waiting pullers recompute when to look again, even for a delayed message.
         self._signals.notify([subscription])
 
-    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
-        check_lease(lease)
+    async def _extend(self, subscription: str, receipts: Sequence[str], lease: float) -> set[str]:
         held = self._existing_or_empty(subscription).held(receipts)
         until = time.monotonic() + lease
         for entry in held.values():
@@ -216,10 +191,3 @@ class MemoryBroker:
     def _existing_or_empty(self, name: str) -> _Subscription:
         """Receipts for an unknown subscription are all stale."""
         return self._subscriptions.get(name) or _Subscription(topic="")
-
-    def _subscription(self, name: str) -> _Subscription:
-        check_name("subscription", name)
-        queue = self._subscriptions.get(name)
-        if queue is None:
-            raise BrokerError(f"no subscription named {name!r}")
-        return queue

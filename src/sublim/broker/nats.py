@@ -7,9 +7,14 @@ atomic and done by the server; a message is removed once every subscription acke
 topic without subscriptions has no stream, and its messages are dropped. Which stream holds a
 subscription's consumer is kept in the key-value bucket `<prefix>_subscriptions`.
 
-Leases: the consumer's AckWait follows the lease of the first pull of each broker, and
-`sublim.broker._nats_leases` makes each delivery's own lease exact while this process lives
-(in-progress acks to hold longer, a nak when it passes). Pulls are JetStream pull requests on
+Leases: the consumer's AckWait follows the lease of the first pull of each broker, and a
+`LeaseTable` makes each delivery's own lease exact while this process lives: JetStream
+redelivers a message AckWait after its delivery or its last in-progress ack, so while a lease
+runs an in-progress ack goes out every third of AckWait (so a lease longer than AckWait
+holds), and when it passes the message is nakked (so a lease shorter than AckWait ends on
+time). If the process dies, the timers die with it and JetStream redelivers within AckWait.
+JetStream accepts an ack even from a delivery whose message was handed out again since, so a
+receipt is honoured only while this process holds its delivery. Pulls are JetStream pull requests on
 a private inbox: a no-wait request for what is there, else one waiting request for the first
 message, woken by the server. `Message.key` becomes `Nats-Msg-Id`, de-duplicated by the stream
 within its `duplicate_window`, which `ensure_subscription` sets to the broker's `dedupe_window`
@@ -22,10 +27,10 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
@@ -45,15 +50,13 @@ from nats.js.api import (
 )
 from nats.js.kv import KeyValue
 
-from sublim.broker._nats_leases import Leases
+from sublim.broker import _shared as shared
 from sublim.broker._shared import (
-    check_dedupe_window,
-    check_delay,
-    check_lease,
-    check_pull_arguments,
+    BaseBroker,
+    Claim,
+    KeptLease,
+    LeaseTable,
     make_receipt,
-    new_lease_token,
-    parse_dedupe_window,
     parse_receipt,
 )
 from sublim.broker.base import (
@@ -61,10 +64,9 @@ from sublim.broker.base import (
     ENVELOPE_RESERVE_BYTES,
     Delivery,
     Message,
-    check_name,
-    publish_within,
 )
-from sublim.errors import BrokerError, Conflict, InvalidInput
+from sublim.config import Settings
+from sublim.errors import BrokerError, InvalidInput
 
 log = logging.getLogger("sublim.broker.nats")
 
@@ -98,21 +100,28 @@ class NatsOptions:
     dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS
 
     def __post_init__(self) -> None:
-        check_dedupe_window(self.dedupe_window)
+        shared.check_dedupe_window(self.dedupe_window)
 
 
-def parse_url(url: str) -> NatsOptions:
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    prefix = query.pop("prefix", DEFAULT_PREFIX)
+def parse_url(url: str, max_deliveries: int | None = None) -> NatsOptions:
+    """`prefix`, `max_deliveries` (by default `max_deliveries`) and `dedupe_window`; no
+    other option (nats-py reads none)."""
+    options = shared.UrlOptions(url, "NATS")
+    prefix = options.take("prefix", _prefix, DEFAULT_PREFIX)
+    max_deliveries = options.take("max_deliveries", _max_deliveries, max_deliveries)
+    dedupe_window = shared.take_dedupe_window(options)
+    return NatsOptions(options.refuse_the_rest(), prefix, max_deliveries, dedupe_window)
+
+
+def _prefix(prefix: str) -> str:
     if not _PREFIX.match(prefix):
         raise InvalidInput(f"invalid NATS prefix {prefix!r}: letters, digits, '_' or '-'")
-    max_deliveries = query.pop("max_deliveries", None)
-    dedupe_window = parse_dedupe_window(query.pop("dedupe_window", None))
-    server = urlunsplit(parts._replace(query=urlencode(query)))
-    return NatsOptions(
-        server, prefix, int(max_deliveries) if max_deliveries else None, dedupe_window
-    )
+    return prefix
+
+
+def _max_deliveries(value: str) -> int | None:
+    """An empty value is no limit, as when the option is absent."""
+    return int(value) if value else None
 
 
 def _name_token(name: str) -> str:
@@ -169,7 +178,7 @@ def _checked_receipts(receipts: Sequence[str]) -> Sequence[str]:
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 
-class NatsBroker:
+class NatsBroker(BaseBroker):
     """Topics and subscriptions in NATS JetStream; see the module's documentation."""
 
     dedupes_publish = True
@@ -184,15 +193,20 @@ class NatsBroker:
         self._registry: KeyValue | None = None
         self._routes: dict[str, Route] = {}
         self._ack_waits: dict[Route, float] = {}
-        self._leases = Leases()
+        self._leases: LeaseTable[Msg] = LeaseTable(
+            self._nak_now, self._keep_alive, renew_at=_keepalive_due
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def from_url(cls, url: str) -> NatsBroker:
-        return cls(parse_url(url))
+    def from_url(cls, url: str, settings: Settings | None = None) -> NatsBroker:
+        """The broker of `url`; without `max_deliveries` in it, the settings'
+        `broker_max_deliveries` (none: no dead letters)."""
+        return cls(parse_url(url, None if settings is None else settings.broker_max_deliveries))
 
     # -- connection ------------------------------------------------------------------------
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         if self._connection is not None:
             return
         try:
@@ -234,7 +248,7 @@ class NatsBroker:
         parts = urlsplit(self._options.url)
         return f"{parts.hostname}:{parts.port or 4222}"
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         if self._connection is None:
             return
         connection, self._connection, self._jetstream = self._connection, None, None
@@ -256,23 +270,19 @@ class NatsBroker:
 
     # -- subscriptions ---------------------------------------------------------------------
 
-    async def ensure_subscription(
-        self, topic: str, subscription: str, *, ephemeral: bool = False
-    ) -> None:
-        check_name("topic", topic)
-        check_name("subscription", subscription)
+    async def _ensure_subscription(self, topic: str, subscription: str, ephemeral: bool) -> str:
         registered = await self._register(topic, subscription)
         if registered != topic:
-            raise Conflict(f"subscription {subscription!r} exists on topic {registered!r}")
+            return registered
         route = self._route_of(topic, subscription)
         await self._ensure_stream(topic, route)
         await self._ensure_consumer(route)
         self._routes[subscription] = route
+        return topic
 
-    async def drop_subscription(self, subscription: str) -> None:
+    async def _drop_subscription(self, subscription: str) -> None:
         """Delete the consumer (interest retention then drops what only it held) and the
         registry entry; in-flight receipts of it go stale."""
-        check_name("subscription", subscription)
         topic = await self._registered_topic(subscription)
         if topic is None:
             return
@@ -384,15 +394,7 @@ class NatsBroker:
 
     # -- publish ---------------------------------------------------------------------------
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
-        check_name("topic", topic)
-        return await publish_within(
-            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
-        )
-
     async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
-        if not messages:
-            return set()
         jetstream, subject = self._open_jetstream(), self._subject(topic)
         pending = [
             await self._call(jetstream.publish_async(subject, bytes(m.data), headers=_headers(m)))
@@ -420,20 +422,18 @@ class NatsBroker:
 
     # -- pull ------------------------------------------------------------------------------
 
-    async def pull(
-        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    async def _pull(
+        self, subscription: str, max_messages: int, lease: float, wait: float
     ) -> list[Delivery]:
-        check_name("subscription", subscription)
-        check_pull_arguments(max_messages, lease, wait)
+        """The fetch waits in the server (`no_pause`)."""
         route = await self._route(subscription)
         ack_wait = await self._adopt_lease(route, lease)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            msgs = await self._fetch(route, max_messages, max(deadline - loop.time(), 0.0))
-            deliveries = await self._accept(subscription, msgs, lease, ack_wait)
-            if deliveries or loop.time() >= deadline:
-                return deliveries
+
+        async def fetch(remaining: float) -> Claim:
+            msgs = await self._fetch(route, max_messages, remaining)
+            return Claim(await self._accept(subscription, msgs, lease, ack_wait))
+
+        return await shared.pull_loop(fetch, shared.no_pause, wait=wait)
 
     async def _fetch(self, route: Route, max_messages: int, wait: float) -> list[Msg]:
         """What is available now; else, within `wait`, the first message to come and
@@ -489,8 +489,8 @@ class NatsBroker:
             if self._too_often_delivered(msg):
                 await self._dead_letter(subscription, msg)
                 continue
-            receipt = make_receipt(str(msg.metadata.sequence.stream), new_lease_token())
-            self._leases.hold(receipt, msg, lease=lease, ack_wait=ack_wait)
+            receipt = make_receipt(str(msg.metadata.sequence.stream), shared.new_lease_token())
+            self._leases.hold(receipt, msg, lease=lease, engine_window=ack_wait)
             deliveries.append(_delivery(msg, receipt))
         return deliveries
 
@@ -524,18 +524,16 @@ class NatsBroker:
 
     # -- ack, nack, extend -----------------------------------------------------------------
 
-    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
+    async def _ack(self, subscription: str, receipts: Sequence[str]) -> None:
         await self._settle(self._take(receipts), b"+ACK")
 
-    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
-        check_delay(delay)
+    async def _nack(self, subscription: str, receipts: Sequence[str], delay: float) -> None:
         delayed = b" " + json.dumps({"delay": int(delay * 1e9)}).encode() if delay else b""
         payload = b"-NAK" + delayed
         await self._settle(self._take(receipts), payload)
 
-    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
-        check_lease(lease)
-        return {r for r in _checked_receipts(receipts) if not self._leases.extend(r, lease)}
+    async def _extend(self, subscription: str, receipts: Sequence[str], lease: float) -> set[str]:
+        return {r for r in _checked_receipts(receipts) if not self._leases.extend(r, lease=lease)}
 
     def _take(self, receipts: Sequence[str]) -> list[Msg]:
         """The messages of the receipts this process still holds; stale ones are ignored."""
@@ -549,11 +547,22 @@ class NatsBroker:
         answers = [connection.request(msg.reply, payload, timeout=REPLY_TIMEOUT) for msg in msgs]
         await self._call(asyncio.gather(*answers))
 
+    # -- lease timers ----------------------------------------------------------------------
+
+    def _nak_now(self, msg: Msg) -> None:
+        """A lease passed: JetStream redelivers the message at once."""
+        shared.spawn(self._tasks, _quietly(msg.nak, "nak a delivery whose lease passed"))
+
+    def _keep_alive(self, receipt: str, msg: Msg, _left: float) -> None:
+        """A lease outlives a third of AckWait: an in-progress ack starts AckWait again."""
+        shared.spawn(self._tasks, _quietly(msg.in_progress, "extend a delivery's AckWait"))
+        self._leases.renewed(receipt)
+
     # -- calls -----------------------------------------------------------------------------
 
     def _open_connection(self) -> Client:
         if self._connection is None:
-            raise BrokerError("the broker is not open: call `await broker.open()` first")
+            raise shared.not_open()
         return self._connection
 
     def _open_jetstream(self) -> JetStreamContext:
@@ -572,6 +581,26 @@ class NatsBroker:
             return await call
         except (nats.errors.Error, TimeoutError, OSError) as exc:
             raise BrokerError(f"NATS broker {self._address()}: {exc!r}") from exc
+
+
+#: In-progress acks never go out more often than this, whatever AckWait is.
+MIN_KEEPALIVE_INTERVAL = 0.05
+
+
+def _keepalive_due(kept: KeptLease[Msg]) -> float:
+    """A third of AckWait after JetStream last heard of the delivery (at least
+    `MIN_KEEPALIVE_INTERVAL`), rather than `renew_margin` before its deadline as Pub/Sub
+    does: an in-progress ack is cheap and AckWait may be short."""
+    touched = kept.engine_until - kept.engine_window
+    return touched + max(kept.engine_window / 3, MIN_KEEPALIVE_INTERVAL)
+
+
+async def _quietly(call: Callable[[], Awaitable[None]], what: str) -> None:
+    """Fire-and-forget acks: when one is lost, JetStream's own AckWait takes over."""
+    try:
+        await call()
+    except Exception as exc:
+        log.debug("could not %s: %s", what, exc)
 
 
 def _consumer_config(name: str) -> ConsumerConfig:

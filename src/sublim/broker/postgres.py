@@ -30,38 +30,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 
 from sublim import pg_db
-from sublim.broker._shared import (
-    Claim,
-    Signals,
-    check_dedupe_window,
-    check_delay,
-    check_lease,
-    check_pull_arguments,
-    make_receipt,
-    new_lease_token,
-    parse_numeric_receipt,
-    pull_waiting,
-    split_dedupe_window,
-)
+from sublim.broker import _shared as shared
+from sublim.broker._shared import BaseBroker, Claim, Signals, make_receipt
 from sublim.broker.base import (
     DEFAULT_DEDUPE_WINDOW_SECONDS,
     EMBEDDED_MAX_MESSAGE_BYTES,
     Delivery,
     Message,
-    check_name,
-    publish_within,
 )
-from sublim.errors import BrokerError, Conflict
+from sublim.errors import BrokerError
 
 log = logging.getLogger("sublim.broker.postgres")
 
@@ -172,19 +157,8 @@ async def _ensure_subscription(conn: asyncpg.Connection, topic: str, subscriptio
     return existing
 
 
-def _delivery(row: Sequence[Any], token: str) -> Delivery:
-    message_id, data, attributes, deliveries = row
-    return Delivery(
-        receipt=make_receipt(str(message_id), token),
-        message_id=str(message_id),
-        data=bytes(data),
-        attributes=json.loads(attributes),
-        deliveries=deliveries,
-    )
-
-
 def _receipt_arrays(receipts: Sequence[str]) -> tuple[list[int], list[str]]:
-    parsed = [parse_numeric_receipt(receipt) for receipt in receipts]
+    parsed = [shared.parse_numeric_receipt(receipt) for receipt in receipts]
     return [message_id for message_id, _ in parsed], [token for _, token in parsed]
 
 
@@ -254,7 +228,7 @@ class _Listener:
             await conn.close()
 
 
-class PostgresBroker(pg_db.BrokerTables):
+class PostgresBroker(BaseBroker, pg_db.BrokerTables):
     """A durable broker in a PostgreSQL database, which it may share with the store."""
 
     dedupes_publish = True
@@ -269,7 +243,7 @@ class PostgresBroker(pg_db.BrokerTables):
         dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
     ) -> None:
         self.dsn = dsn
-        self.dedupe_window = check_dedupe_window(dedupe_window)
+        self.dedupe_window = shared.check_dedupe_window(dedupe_window)
         self._poll_interval = poll_interval
         self._prune_due_at = 0.0
         self._db = pg_db.PooledDatabase(
@@ -280,41 +254,27 @@ class PostgresBroker(pg_db.BrokerTables):
 
     @classmethod
     def from_url(cls, url: str) -> PostgresBroker:
-        """`postgresql://…`, optionally with `dedupe_window=SECONDS` in its query."""
-        dsn_url, dedupe_window = split_dedupe_window(url)
-        return cls(pg_db.dsn_from_url(dsn_url), dedupe_window=dedupe_window)
+        """`postgresql://…`, optionally with `dedupe_window=SECONDS` in its query; the other
+        options go to libpq."""
+        options = shared.UrlOptions(url, "postgresql")
+        dedupe_window = shared.take_dedupe_window(options)
+        return cls(pg_db.dsn_from_url(options.for_driver()), dedupe_window=dedupe_window)
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         await self._db.open()
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         await self._db.close()
         self._signals.notify_all()  # waiting pulls wake up to find the broker closed
         await self._listener.close()
 
-    async def ensure_subscription(
-        self, topic: str, subscription: str, *, ephemeral: bool = False
-    ) -> None:
-        check_name("topic", topic)
-        check_name("subscription", subscription)
-        existing = await self._db.run(lambda conn: _ensure_subscription(conn, topic, subscription))
-        if existing != topic:
-            raise Conflict(f"subscription {subscription!r} exists on topic {existing!r}")
+    async def _ensure_subscription(self, topic: str, subscription: str, ephemeral: bool) -> str:
+        return await self._db.run(lambda conn: _ensure_subscription(conn, topic, subscription))
 
-    async def drop_subscription(self, subscription: str) -> None:
-        """Delete the subscription and its messages (a no-op when it does not exist)."""
-        check_name("subscription", subscription)
+    async def _drop_subscription(self, subscription: str) -> None:
         await self._db.run(lambda conn: conn.execute(_DROP_SUBSCRIPTION, subscription))
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
-        check_name("topic", topic)
-        return await publish_within(
-            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
-        )
-
     async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
-        if not messages:
-            return set()
         if time.monotonic() >= self._prune_due_at:
             await self._prune_keys()
         window = self.dedupe_window
@@ -337,11 +297,9 @@ class PostgresBroker(pg_db.BrokerTables):
         if status == f"DELETE {PRUNE_LIMIT}":
             self._prune_due_at = 0.0
 
-    async def pull(
-        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    async def _pull(
+        self, subscription: str, max_messages: int, lease: float, wait: float
     ) -> list[Delivery]:
-        check_name("subscription", subscription)
-        check_pull_arguments(max_messages, lease, wait)
         if wait > 0:
             await self._listen(subscription)
 
@@ -350,7 +308,7 @@ class PostgresBroker(pg_db.BrokerTables):
 
         signal = self._signals.of(subscription)
         poll_interval = self._poll_interval if wait > 0 else math.inf
-        return await pull_waiting(signal, claim, wait=wait, poll_interval=poll_interval)
+        return await shared.pull_waiting(signal, claim, wait=wait, poll_interval=poll_interval)
 
     async def _listen(self, subscription: str) -> None:
         try:
@@ -359,12 +317,13 @@ class PostgresBroker(pg_db.BrokerTables):
             log.warning("cannot LISTEN for %s (%s); polling", subscription, exc)
 
     async def _claim(self, subscription: str, max_messages: int, lease: float) -> Claim:
-        token = new_lease_token()
+        token = shared.new_lease_token()
 
         async def claim(conn: asyncpg.Connection) -> Claim:
             rows = await conn.fetch(_CLAIM, subscription, lease, token, max_messages)
             if rows:
-                return Claim([_delivery(row, token) for row in sorted(rows, key=lambda r: r[0])])
+                deliveries = sorted(rows, key=lambda r: r[0])
+                return Claim([shared.row_delivery(row, token) for row in deliveries])
             exists, next_due = await conn.fetchrow(_NEXT_DUE, subscription)
             if not exists:
                 raise BrokerError(f"no subscription named {subscription!r}")
@@ -372,21 +331,15 @@ class PostgresBroker(pg_db.BrokerTables):
 
         return await self._db.run(claim)
 
-    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
-        if receipts:
-            ids, tokens = _receipt_arrays(receipts)
-            await self._db.run(lambda conn: conn.execute(_ACK, subscription, ids, tokens))
+    async def _ack(self, subscription: str, receipts: Sequence[str]) -> None:
+        ids, tokens = _receipt_arrays(receipts)
+        await self._db.run(lambda conn: conn.execute(_ACK, subscription, ids, tokens))
 
-    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
-        check_delay(delay)
-        if receipts:
-            ids, tokens = _receipt_arrays(receipts)
-            await self._db.run(lambda conn: conn.execute(_NACK, subscription, ids, tokens, delay))
+    async def _nack(self, subscription: str, receipts: Sequence[str], delay: float) -> None:
+        ids, tokens = _receipt_arrays(receipts)
+        await self._db.run(lambda conn: conn.execute(_NACK, subscription, ids, tokens, delay))
 
-    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
-        check_lease(lease)
-        if not receipts:
-            return set()
+    async def _extend(self, subscription: str, receipts: Sequence[str], lease: float) -> set[str]:
         ids, tokens = _receipt_arrays(receipts)
         rows = await self._db.run(
             lambda conn: conn.fetch(_EXTEND, subscription, ids, tokens, lease)

@@ -26,10 +26,10 @@ import asyncio
 import logging
 import math
 import os
-from collections.abc import Awaitable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import google.auth.exceptions
 import grpc
@@ -44,24 +44,11 @@ from google.pubsub_v1.services.subscriber.transports.grpc_asyncio import (
 from google.pubsub_v1.types import PubsubMessage, PullRequest, ReceivedMessage, Subscription
 
 from sublim.batching import Batcher
-from sublim.broker._shared import (
-    LeaseTable,
-    check_delay,
-    check_lease,
-    check_pull_arguments,
-    make_receipt,
-    new_lease_token,
-    parse_receipt,
-)
-from sublim.broker.base import (
-    ENVELOPE_RESERVE_BYTES,
-    Delivery,
-    Message,
-    check_name,
-    publish_within,
-)
+from sublim.broker import _shared as shared
+from sublim.broker._shared import BaseBroker, Claim, LeaseTable, make_receipt, parse_receipt
+from sublim.broker.base import ENVELOPE_RESERVE_BYTES, Delivery, Message
 from sublim.config import DEFAULT_UPDATES_TOPIC, Settings
-from sublim.errors import BrokerError, Conflict, InvalidInput
+from sublim.errors import BrokerError, InvalidInput
 from sublim.gcp.pubsub_admin import (
     DEFAULT_ACK_DEADLINE,
     DEFAULT_MAX_DELIVERIES,
@@ -118,33 +105,49 @@ class PubSubOptions:
     ordered_topics: frozenset[str] = frozenset({DEFAULT_UPDATES_TOPIC})
 
 
-def parse_url(url: str, updates_topic: str = DEFAULT_UPDATES_TOPIC) -> PubSubOptions:
+def parse_url(
+    url: str,
+    updates_topic: str = DEFAULT_UPDATES_TOPIC,
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+) -> PubSubOptions:
     """`pubsub://PROJECT?max_deliveries=N&ack_deadline=S&ordered_topics=A,B`; without
     `ordered_topics`, only `updates_topic` is ordered."""
     parts = urlsplit(url)
     if not parts.netloc:
         raise InvalidInput(f"a Pub/Sub URL names its project: pubsub://PROJECT, not {url!r}")
-    query = dict(parse_qsl(parts.query))
-    ordered = query.pop("ordered_topics", updates_topic)
-    options = PubSubOptions(
+    options = shared.UrlOptions(url, "Pub/Sub")
+    ordered = options.take("ordered_topics", str, updates_topic)
+    max_deliveries = options.take(
+        "max_deliveries", _between(MIN_MAX_DELIVERIES, MAX_MAX_DELIVERIES), max_deliveries
+    )
+    ack_deadline = options.take(
+        "ack_deadline", _between(MIN_ACK_DEADLINE, MAX_ACK_DEADLINE), DEFAULT_ACK_DEADLINE
+    )
+    options.refuse_the_rest()
+    return PubSubOptions(
         project=parts.netloc,
-        max_deliveries=_bounded(query, "max_deliveries", MIN_MAX_DELIVERIES, MAX_MAX_DELIVERIES),
-        ack_deadline=_bounded(query, "ack_deadline", MIN_ACK_DEADLINE, MAX_ACK_DEADLINE),
+        max_deliveries=max_deliveries,
+        ack_deadline=ack_deadline,
         ordered_topics=frozenset(name for name in ordered.split(",") if name),
     )
-    if query:
-        raise InvalidInput(f"unknown Pub/Sub URL options: {', '.join(sorted(query))}")
-    return options
 
 
-def _bounded(query: dict[str, str], name: str, low: int, high: int) -> Any:
-    defaults = {"max_deliveries": DEFAULT_MAX_DELIVERIES, "ack_deadline": DEFAULT_ACK_DEADLINE}
-    raw = query.pop(name, None)
-    if raw is None:
-        return defaults[name]
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidInput(f"Pub/Sub URL option {name} must be an integer from {low} to {high}")
-    return int(raw)
+def _max_deliveries(settings: Settings) -> int:
+    """The settings' `broker_max_deliveries` within what Pub/Sub takes; Pub/Sub's default
+    when they leave it unset."""
+    wanted = settings.broker_max_deliveries
+    if wanted is None:
+        return DEFAULT_MAX_DELIVERIES
+    return min(max(wanted, MIN_MAX_DELIVERIES), MAX_MAX_DELIVERIES)
+
+
+def _between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise InvalidInput(f"an integer from {low} to {high}")
+        return int(raw)
+
+    return parse
 
 
 def engine_seconds(seconds: float) -> int:
@@ -246,7 +249,7 @@ def to_delivery(received: ReceivedMessage, receipt: str) -> Delivery:
     )
 
 
-class PubSubBroker:
+class PubSubBroker(BaseBroker):
     """Topics and subscriptions in Google Cloud Pub/Sub; see the module's documentation."""
 
     dedupes_publish = False
@@ -264,10 +267,11 @@ class PubSubBroker:
     @classmethod
     def from_url(cls, url: str, settings: Settings | None = None) -> PubSubBroker:
         """The broker of `url`; `settings` name the updates topic, ordered unless the URL
-        names the ordered topics itself."""
+        names the ordered topics itself, and the dead-letter count unless the URL names
+        `max_deliveries` (`broker_max_deliveries`, brought into Pub/Sub's 5 to 100)."""
         if settings is None:
             return cls(parse_url(url))
-        return cls(parse_url(url, settings.updates_topic))
+        return cls(parse_url(url, settings.updates_topic, _max_deliveries(settings)))
 
     @property
     def project(self) -> str:
@@ -275,7 +279,7 @@ class PubSubBroker:
 
     # -- connection ------------------------------------------------------------------------
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         if self._subscriber is not None:
             return
         try:
@@ -284,7 +288,7 @@ class PubSubBroker:
             raise BrokerError(f"cannot reach Pub/Sub for {self.project}: {exc}") from exc
         self._modacks = Batcher(self._modack_batch, max_batch=ACK_IDS_PER_REQUEST, name="modack")
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         if self._subscriber is None or self._publisher is None:
             return
         publisher, subscriber = self._publisher, self._subscriber
@@ -303,7 +307,7 @@ class PubSubBroker:
 
     def _clients(self) -> tuple[PublisherAsyncClient, SubscriberAsyncClient]:
         if self._publisher is None or self._subscriber is None:
-            raise BrokerError("the broker is not open: call `await broker.open()` first")
+            raise shared.not_open()
         return self._publisher, self._subscriber
 
     def _admin(self) -> PubSubAdmin:
@@ -311,23 +315,17 @@ class PubSubBroker:
 
     # -- subscriptions ---------------------------------------------------------------------
 
-    async def ensure_subscription(
-        self, topic: str, subscription: str, *, ephemeral: bool = False
-    ) -> None:
+    async def _ensure_subscription(self, topic: str, subscription: str, ephemeral: bool) -> str:
         """An ephemeral subscription keeps messages for Pub/Sub's shortest retention and
         expires after its shortest idle time (see `PullSpec.ephemeral`)."""
-        check_name("topic", topic)
-        check_name("subscription", subscription)
         known = self._known.get(subscription) or await self._find(subscription)
         if known is None:
             known = await self._create(topic, subscription, ephemeral)
-        if known.topic != topic:
-            raise Conflict(f"subscription {subscription!r} exists on topic {known.topic!r}")
+        return known.topic
 
-    async def drop_subscription(self, subscription: str) -> None:
+    async def _drop_subscription(self, subscription: str) -> None:
         """Delete the subscription with its dead letters (topic and keeper); its receipts go
         stale. Nothing if it does not exist."""
-        check_name("subscription", subscription)
         self._known.pop(subscription, None)
         path = subscription_path(self.project, subscription)
         for receipt in self._leases.receipts_where(lambda handle: handle.subscription == path):
@@ -375,15 +373,9 @@ class PubSubBroker:
 
     # -- publish ---------------------------------------------------------------------------
 
-    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
+    async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         """Publish in Publish-sized batches, all at once, or one after another when messages
         carry ordering keys (so that a key's order holds across batches)."""
-        check_name("topic", topic)
-        return await publish_within(
-            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
-        )
-
-    async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         path = topic_path(self.project, topic)
         batches = list(publish_batches([to_pubsub(m) for m in messages]))
         if any(m.order for m in messages):
@@ -406,25 +398,21 @@ class PubSubBroker:
 
     # -- pull ------------------------------------------------------------------------------
 
-    async def pull(
-        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    async def _pull(
+        self, subscription: str, max_messages: int, lease: float, wait: float
     ) -> list[Delivery]:
-        check_name("subscription", subscription)
-        check_pull_arguments(max_messages, lease, wait)
+        """What is there; else the first messages to come within `wait` seconds: long polls
+        (short ones once under `MIN_LONG_POLL` is left), a short pause after an empty one."""
         known = await self._known_subscription(subscription)
-        received = await self._receive(known, max_messages, wait)
-        return await self._hand_out(known, received, lease)
 
-    async def _receive(self, known: Known, max_messages: int, wait: float) -> list[ReceivedMessage]:
-        """What is there; else the first messages to come within `wait` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            remaining = deadline - loop.time()
+        async def claim(remaining: float) -> Claim:
             received = await self._pull_once(known, max_messages, remaining)
-            if received or remaining <= MIN_LONG_POLL:
-                return received
-            await asyncio.sleep(min(max(deadline - loop.time(), 0.0), EMPTY_POLL_PAUSE))
+            return Claim(await self._hand_out(known, received, lease))
+
+        async def pause(_found: Claim, remaining: float) -> None:
+            await asyncio.sleep(min(remaining, EMPTY_POLL_PAUSE))
+
+        return await shared.pull_loop(claim, pause, wait=wait)
 
     async def _pull_once(
         self, known: Known, max_messages: int, wait: float
@@ -469,14 +457,14 @@ class PubSubBroker:
 
     def _hold(self, path: str, received: ReceivedMessage, lease: float, window: int) -> Delivery:
         message_id = received.message.message_id
-        receipt = make_receipt(message_id, new_lease_token())
+        receipt = make_receipt(message_id, shared.new_lease_token())
         handle = Handle(path, received.ack_id, message_id)
         self._leases.hold(receipt, handle, lease=lease, engine_window=window)
         return to_delivery(received, receipt)
 
     # -- ack, nack, extend -----------------------------------------------------------------
 
-    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
+    async def _ack(self, subscription: str, receipts: Sequence[str]) -> None:
         held = self._held(receipts)
         by_path: dict[str, list[str]] = {}
         for _, handle in held:
@@ -520,24 +508,22 @@ class PubSubBroker:
                 refused |= failures
         return refused
 
-    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
+    async def _nack(self, subscription: str, receipts: Sequence[str], delay: float) -> None:
         """Release at once (ack deadline 0); with a delay, hold the message in this process
         until it passes (Pub/Sub's deadline set to it in whole seconds, should we die)."""
-        check_delay(delay)
         held = self._held(receipts)
         seconds = engine_seconds(delay) if delay > 0 else 0
         outcomes = await self._modack_handles([h for _, h in held], seconds)
         for (receipt, handle), outcome in zip(held, outcomes, strict=True):
             self._leases.take(receipt)
             if delay > 0 and outcome == DONE:
-                delayed = make_receipt(handle.message_id, "delayed-" + new_lease_token())
+                delayed = make_receipt(handle.message_id, "delayed-" + shared.new_lease_token())
                 self._leases.hold(delayed, handle, lease=delay, engine_window=seconds)
 
-    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
+    async def _extend(self, subscription: str, receipts: Sequence[str], lease: float) -> set[str]:
         """Move Pub/Sub's ack deadline (and this process's lease); a receipt no longer held,
         or whose ack id exactly-once delivery refuses, is lost. If Pub/Sub cannot be reached
         the lease is extended here and its renewal tried again shortly."""
-        check_lease(lease)
         held = self._held(receipts)
         seconds = engine_seconds(lease)
         outcomes = await self._modack_handles([h for _, h in held], seconds)
@@ -573,7 +559,7 @@ class PubSubBroker:
         if not modacks:
             return []
         if self._modacks is None:
-            raise BrokerError("the broker is not open: call `await broker.open()` first")
+            raise shared.not_open()
         return list(await asyncio.gather(*(self._modacks.submit(m) for m in modacks)))
 
     async def _modack_batch(self, modacks: Sequence[Modack]) -> list[str]:
@@ -632,9 +618,7 @@ class PubSubBroker:
         if self._modacks is None:  # closed: Pub/Sub's deadlines take over
             work.close()
             return
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        shared.spawn(self._tasks, work)
 
     # -- calls -----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
@@ -30,24 +30,10 @@ from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 
 from sublim.broker import _redis_lua as lua
-from sublim.broker._shared import (
-    check_dedupe_window,
-    check_delay,
-    check_lease,
-    check_pull_arguments,
-    make_receipt,
-    new_lease_token,
-    parse_dedupe_window,
-    parse_receipt,
-)
-from sublim.broker.base import (
-    DEFAULT_DEDUPE_WINDOW_SECONDS,
-    Delivery,
-    Message,
-    check_name,
-    publish_within,
-)
-from sublim.errors import BrokerError, Conflict, InvalidInput
+from sublim.broker import _shared as shared
+from sublim.broker._shared import BaseBroker, Claim, make_receipt, parse_receipt
+from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message
+from sublim.errors import BrokerError, InvalidInput
 
 log = logging.getLogger("sublim.broker.redis")
 
@@ -81,19 +67,22 @@ class RedisOptions:
     dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS
 
     def __post_init__(self) -> None:
-        check_dedupe_window(self.dedupe_window)
+        shared.check_dedupe_window(self.dedupe_window)
 
 
 def parse_url(url: str) -> RedisOptions:
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    prefix = query.pop("prefix", DEFAULT_PREFIX)
+    """`prefix`, `backlog_warning` and `dedupe_window`; the other options go to redis-py."""
+    options = shared.UrlOptions(url, "redis")
+    prefix = options.take("prefix", _prefix, DEFAULT_PREFIX)
+    backlog_warning = options.take("backlog_warning", int, DEFAULT_BACKLOG_WARNING)
+    dedupe_window = shared.take_dedupe_window(options)
+    return RedisOptions(options.for_driver(), prefix, backlog_warning, dedupe_window)
+
+
+def _prefix(prefix: str) -> str:
     if not _PREFIX.match(prefix):
         raise InvalidInput(f"invalid redis key prefix {prefix!r}: letters, digits, '_.-'")
-    backlog_warning = int(query.pop("backlog_warning", DEFAULT_BACKLOG_WARNING))
-    dedupe_window = parse_dedupe_window(query.pop("dedupe_window", None))
-    redis_url = urlunsplit(parts._replace(query=urlencode(query)))
-    return RedisOptions(redis_url, prefix, backlog_warning, dedupe_window)
+    return prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +110,12 @@ class Scripts:
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
-    """What one run of the pull script found."""
+class Claimed(Claim):
+    """What one run of the pull script found (`retry_in`: until the earliest lease passes),
+    and the last ids of the stream and its wake stream, to block in `XREAD` after them."""
 
-    deliveries: list[Delivery]
-    #: Seconds until the earliest lease passes; None when nothing is leased.
-    retry_in: float | None
-    last_stream_id: bytes
-    last_wake_id: bytes
+    last_stream_id: bytes = b"0"
+    last_wake_id: bytes = b"0"
 
 
 def _text(value: bytes | str) -> str:
@@ -197,7 +184,7 @@ def _milliseconds(seconds: float) -> int:
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 
 
-class RedisBroker:
+class RedisBroker(BaseBroker):
     """Topics and subscriptions in Redis Streams; see the module's documentation."""
 
     dedupes_publish = True
@@ -215,7 +202,7 @@ class RedisBroker:
     def from_url(cls, url: str) -> RedisBroker:
         return cls(parse_url(url))
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         if self._client is not None:
             return
         self._client = Redis.from_url(self._options.url, **_connection_settings())
@@ -237,7 +224,7 @@ class RedisBroker:
         self._connected()
         return self._scripts
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
@@ -256,27 +243,14 @@ class RedisBroker:
 
     # -- the protocol ----------------------------------------------------------------------
 
-    async def ensure_subscription(
-        self, topic: str, subscription: str, *, ephemeral: bool = False
-    ) -> None:
-        check_name("topic", topic)
-        check_name("subscription", subscription)
+    async def _ensure_subscription(self, topic: str, subscription: str, ephemeral: bool) -> str:
         keys = [self._subscriptions_key(), self._topic_key(topic), self._keys(subscription).stream]
         script = self._open_scripts().ensure
-        existing = await self._run(script, keys, [subscription, topic, GROUP])
-        if _text(existing) != topic:
-            raise Conflict(f"subscription {subscription!r} exists on topic {_text(existing)!r}")
+        return _text(await self._run(script, keys, [subscription, topic, GROUP]))
 
-    async def drop_subscription(self, subscription: str) -> None:
-        check_name("subscription", subscription)
+    async def _drop_subscription(self, subscription: str) -> None:
         script = self._open_scripts().drop
         await self._run(script, [self._subscriptions_key()], [self._prefix, subscription])
-
-    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
-        check_name("topic", topic)
-        return await publish_within(
-            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
-        )
 
     async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         dropped: set[str] = set()
@@ -301,22 +275,20 @@ class RedisBroker:
                 longest,
             )
 
-    async def pull(
-        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    async def _pull(
+        self, subscription: str, max_messages: int, lease: float, wait: float
     ) -> list[Delivery]:
-        check_name("subscription", subscription)
-        check_pull_arguments(max_messages, lease, wait)
-        deadline = time.monotonic() + wait
-        while True:
-            claimed = await self._claim(subscription, max_messages, lease)
-            remaining = deadline - time.monotonic()
-            if claimed.deliveries or remaining <= 0:
-                return claimed.deliveries
+        async def claim(_remaining: float) -> Claimed:
+            return await self._claim(subscription, max_messages, lease)
+
+        async def wait_for_news(claimed: Claimed, remaining: float) -> None:
             await self._wait_for_news(subscription, claimed, remaining)
+
+        return await shared.pull_loop(claim, wait_for_news, wait=wait)
 
     async def _claim(self, subscription: str, max_messages: int, lease: float) -> Claimed:
         keys = self._keys(subscription)
-        token = new_lease_token()
+        token = shared.new_lease_token()
         reply = await self._run(
             self._open_scripts().pull,
             [self._subscriptions_key(), keys.stream, keys.leases, keys.tokens, keys.wake],
@@ -340,22 +312,20 @@ class RedisBroker:
         client = self._connected()
         await self._call(client.xread(streams, count=1, block=block))  # type: ignore[arg-type]
 
-    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
+    async def _ack(self, subscription: str, receipts: Sequence[str]) -> None:
         keys = self._keys(subscription)
         for chunk in _chunks(_receipt_pairs(receipts), 2 * SCRIPT_BATCH):
             script = self._open_scripts().ack
             await self._run(script, [keys.stream, keys.leases, keys.tokens], [GROUP, *chunk])
 
-    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
-        check_delay(delay)
+    async def _nack(self, subscription: str, receipts: Sequence[str], delay: float) -> None:
         keys = self._keys(subscription)
         for chunk in _chunks(_receipt_pairs(receipts), 2 * SCRIPT_BATCH):
             arguments = [_milliseconds(delay), *chunk]
             script = self._open_scripts().nack
             await self._run(script, [keys.leases, keys.tokens, keys.wake], arguments)
 
-    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
-        check_lease(lease)
+    async def _extend(self, subscription: str, receipts: Sequence[str], lease: float) -> set[str]:
         keys = self._keys(subscription)
         held: list[int] = []
         for chunk in _chunks(_receipt_pairs(receipts), 2 * SCRIPT_BATCH):
@@ -371,7 +341,7 @@ class RedisBroker:
 
     def _connected(self) -> Redis:
         if self._client is None:
-            raise BrokerError("the broker is not open: call `await broker.open()` first")
+            raise shared.not_open()
         return self._client
 
     async def _call(self, call: Awaitable[T]) -> T:

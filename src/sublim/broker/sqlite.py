@@ -26,29 +26,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from sublim import sqlite_db
-from sublim.broker._shared import (
-    Claim,
-    Signals,
-    check_dedupe_window,
-    check_delay,
-    check_lease,
-    check_pull_arguments,
-    make_receipt,
-    new_lease_token,
-    parse_numeric_receipt,
-    pull_waiting,
-    split_dedupe_window,
-)
+from sublim.broker import _shared as shared
+from sublim.broker._shared import BaseBroker, Claim, parse_numeric_receipt
 from sublim.broker._wake import WakeChannel
 from sublim.broker.base import (
     DEFAULT_DEDUPE_WINDOW_SECONDS,
     EMBEDDED_MAX_MESSAGE_BYTES,
     Delivery,
     Message,
-    check_name,
-    publish_within,
 )
-from sublim.errors import BrokerError, Conflict
+from sublim.errors import BrokerError
 
 T = TypeVar("T")
 
@@ -200,13 +187,13 @@ def _first_copies(
 
 def _claim(conn: sqlite3.Connection, subscription: str, max_messages: int, lease: float) -> Claim:
     now = time.time()
-    token = new_lease_token()
+    token = shared.new_lease_token()
     parameters = {"until": now + lease, "token": token, "subscription": subscription}
     with sqlite_db.write_transaction(conn):
         rows = conn.execute(_CLAIM, {**parameters, "now": now, "limit": max_messages}).fetchall()
         if not rows:
             return Claim([], _retry_in(conn, subscription, now))
-    return Claim([_delivery(row, token) for row in sorted(rows)])
+    return Claim([shared.row_delivery(row, token) for row in sorted(rows)])
 
 
 def _retry_in(conn: sqlite3.Connection, subscription: str, now: float) -> float | None:
@@ -214,17 +201,6 @@ def _retry_in(conn: sqlite3.Connection, subscription: str, now: float) -> float 
     if not exists:
         raise BrokerError(f"no subscription named {subscription!r}")
     return None if next_due is None else next_due - now
-
-
-def _delivery(row: tuple[int, bytes, str, int], token: str) -> Delivery:
-    message_id, data, attributes, deliveries = row
-    return Delivery(
-        receipt=make_receipt(str(message_id), token),
-        message_id=str(message_id),
-        data=bytes(data),
-        attributes=json.loads(attributes),
-        deliveries=deliveries,
-    )
 
 
 def _ack(conn: sqlite3.Connection, keys: list[HeldKey]) -> None:
@@ -260,7 +236,7 @@ def _held_keys(subscription: str, receipts: Sequence[str]) -> list[HeldKey]:
     ]
 
 
-class SqliteBroker:
+class SqliteBroker(BaseBroker):
     """A durable broker in a SQLite file, which it may share with the SQLite store."""
 
     dedupes_publish = True
@@ -275,20 +251,21 @@ class SqliteBroker:
     ) -> None:
         self._path = path
         self._poll_interval = poll_interval
-        self.dedupe_window = check_dedupe_window(dedupe_window)
+        self.dedupe_window = shared.check_dedupe_window(dedupe_window)
         self._db: sqlite_db.DbThread | None = None
         self._conn: sqlite3.Connection | None = None
-        self._signals = Signals()
+        self._signals = shared.Signals()
         in_memory = path == ":memory:"
         self._wake = None if in_memory else WakeChannel(Path(f"{path}.wake"))
 
     @classmethod
     def from_url(cls, url: str) -> SqliteBroker:
-        """`sqlite:///path.db`, optionally `?dedupe_window=SECONDS`."""
-        path_url, dedupe_window = split_dedupe_window(url)
-        return cls(sqlite_db.path_from_url(path_url), dedupe_window=dedupe_window)
+        """`sqlite:///path.db`, optionally `?dedupe_window=SECONDS`; no other option."""
+        options = shared.UrlOptions(url, "sqlite")
+        dedupe_window = shared.take_dedupe_window(options)
+        return cls(sqlite_db.path_from_url(options.refuse_the_rest()), dedupe_window=dedupe_window)
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         if self._db is not None:
             return
         db = sqlite_db.DbThread("sublim-broker")
@@ -299,7 +276,7 @@ class SqliteBroker:
             raise BrokerError(f"cannot open the broker database {self._path}: {exc}") from exc
         self._db = db
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         if self._db is None or self._conn is None:
             return
         db, conn, self._db, self._conn = self._db, self._conn, None, None
@@ -309,60 +286,38 @@ class SqliteBroker:
         if self._wake is not None:
             self._wake.close()
 
-    async def ensure_subscription(
-        self, topic: str, subscription: str, *, ephemeral: bool = False
-    ) -> None:
-        check_name("topic", topic)
-        check_name("subscription", subscription)
-        existing = await self._run(_ensure_subscription, topic, subscription)
-        if existing != topic:
-            raise Conflict(f"subscription {subscription!r} exists on topic {existing!r}")
+    async def _ensure_subscription(self, topic: str, subscription: str, ephemeral: bool) -> str:
+        return await self._run(_ensure_subscription, topic, subscription)
 
-    async def drop_subscription(self, subscription: str) -> None:
-        check_name("subscription", subscription)
+    async def _drop_subscription(self, subscription: str) -> None:
         await self._run(_drop_subscription, subscription)
-
-    async def publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
-        check_name("topic", topic)
-        return await publish_within(
-            self.max_message_bytes, messages, lambda fitting: self._publish(topic, fitting)
-        )
 
     async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         dropped: set[str] = set()
-        if messages:
-            rows = [(m.key, bytes(m.data), json.dumps(dict(m.attributes))) for m in messages]
-            await self._write_and_wake(_insert, topic, rows, self.dedupe_window, dropped)
+        rows = [(m.key, bytes(m.data), json.dumps(dict(m.attributes))) for m in messages]
+        await self._write_and_wake(_insert, topic, rows, self.dedupe_window, dropped)
         return dropped
 
-    async def pull(
-        self, subscription: str, max_messages: int, *, lease: float, wait: float
+    async def _pull(
+        self, subscription: str, max_messages: int, lease: float, wait: float
     ) -> list[Delivery]:
-        check_name("subscription", subscription)
-        check_pull_arguments(max_messages, lease, wait)
         poll_interval = self._poll_interval_while_waiting() if wait > 0 else math.inf
 
         async def claim() -> Claim:
             return await self._run(_claim, subscription, max_messages, lease)
 
         signal = self._signals.of(subscription)
-        return await pull_waiting(signal, claim, wait=wait, poll_interval=poll_interval)
+        return await shared.pull_waiting(signal, claim, wait=wait, poll_interval=poll_interval)
 
-    async def ack(self, subscription: str, receipts: Sequence[str]) -> None:
-        keys = _held_keys(subscription, receipts)
-        if keys:
-            await self._run(_ack, keys)
+    async def _ack(self, subscription: str, receipts: Sequence[str]) -> None:
+        await self._run(_ack, _held_keys(subscription, receipts))
 
-    async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
-        check_delay(delay)
+    async def _nack(self, subscription: str, receipts: Sequence[str], delay: float) -> None:
         keys = _held_keys(subscription, receipts)
-        if keys:
-            await self._write_and_wake(_nack, keys, time.time() + delay)
+        await self._write_and_wake(_nack, keys, time.time() + delay)
 
-    async def extend(self, subscription: str, receipts: Sequence[str], *, lease: float) -> set[str]:
-        check_lease(lease)
-        keys = _held_keys(subscription, receipts)
-        held = await self._run(_extend, keys, time.time() + lease) if keys else []
+    async def _extend(self, subscription: str, receipts: Sequence[str], lease: float) -> set[str]:
+        held = await self._run(_extend, _held_keys(subscription, receipts), time.time() + lease)
         return {receipt for receipt, kept in zip(receipts, held, strict=True) if not kept}
 
     def _poll_interval_while_waiting(self) -> float:
@@ -394,7 +349,7 @@ class SqliteBroker:
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         """Run `fn(connection, *args)` on the database thread, translating sqlite3 errors."""
         if self._db is None:
-            raise BrokerError("the broker is not open: call `await broker.open()` first")
+            raise shared.not_open()
         try:
             return await self._db.run(fn, self._conn, *args)
         except sqlite3.Error as exc:
