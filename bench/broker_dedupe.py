@@ -19,8 +19,8 @@ from contextlib import asynccontextmanager
 from tests.engine_brokers import fresh_nats_url, fresh_redis_url
 from tests.pg_databases import fresh_schema
 
-from sublim.backends import broker_from_url
 from sublim.broker.base import Broker, Message
+from sublim.core.backends import broker_from_url
 
 N, ROUNDS = 1000, 15
 BROKERS = ("memory", "sqlite", "postgresql", "redis", "nats")

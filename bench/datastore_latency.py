@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sublim.model import Event, Execution, TaskRecord, TaskStatus, utcnow
+from sublim.core.model import Event, Execution, TaskRecord, TaskStatus, utcnow
 from sublim.store.base import Store
 from sublim.store.remote import RemoteStore
 from sublim.store.sqlite import SqliteStore

@@ -39,8 +39,8 @@ from typing import TypeVar
 
 from sublim.api.app import run_background_loops
 from sublim.config import Settings
-from sublim.model import TaskStatus
-from sublim.service import Service
+from sublim.core.model import TaskStatus
+from sublim.core.service import Service
 from sublim.store.base import ExecutionQuery
 
 T = TypeVar("T")

@@ -21,8 +21,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sublim.model import Event, Execution, TaskRecord, TaskStatus, Update, utcnow
-from sublim.modifiers import ApplyUpdates
+from sublim.core.model import Event, Execution, TaskRecord, TaskStatus, Update, utcnow
+from sublim.core.modifiers import ApplyUpdates
 from sublim.store.base import Store
 from sublim.store.firestore import FirestoreStore
 from sublim.store.sqlite import SqliteStore

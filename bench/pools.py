@@ -11,8 +11,8 @@ import asyncio
 import statistics
 import time
 
+from sublim.core.task import PoolKind, Task
 from sublim.executor.pools import Pool, make_pool
-from sublim.task import PoolKind, Task
 
 RUNS = 3
 CASES: list[tuple[PoolKind, bool]] = [

@@ -10,9 +10,9 @@ from typing import Any, cast
 from sublim import Task
 from sublim.broker.base import Broker
 from sublim.config import Settings
+from sublim.core.service import Service
 from sublim.executor.builder import ExecutionNodeBuilder
 from sublim.executor.node import ExecutionNode
-from sublim.service import Service
 from sublim.store.memory import MemoryStore
 
 #: Task types in the order their attempts started, one entry per start.

@@ -54,7 +54,7 @@ async def fetch(url: str, statement: str) -> list[tuple[Any, ...]]:
     """Run one statement on a connection of its own; its rows as tuples."""
     import asyncpg
 
-    from sublim.pg_db import dsn_from_url
+    from sublim.engines.postgres import dsn_from_url
 
     conn = await asyncpg.connect(dsn_from_url(url))
     try:

@@ -329,7 +329,7 @@ class Bench:
             time.sleep(0.1)
 
     async def _ensure_subscription(self) -> None:
-        from sublim.backends import broker_from_url
+        from sublim.core.backends import broker_from_url
 
         assert self.state is not None
         broker = broker_from_url(self.state.broker)
@@ -418,8 +418,8 @@ class Bench:
         return self.loop.run_until_complete(self._count_store())
 
     async def _count_store(self) -> int:
-        from sublim.backends import store_from_url
-        from sublim.model import TaskStatus
+        from sublim.core.backends import store_from_url
+        from sublim.core.model import TaskStatus
 
         assert self.state is not None
         if self.count_store is None:

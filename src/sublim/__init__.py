@@ -14,26 +14,26 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sublim.client import AsyncClient, Client
     from sublim.config import Settings
+    from sublim.core.model import TaskResult, TaskStatus
+    from sublim.core.service import Service
+    from sublim.core.task import Fail, Retry, Task
     from sublim.errors import SublimError
     from sublim.executor.builder import ExecutionNodeBuilder
     from sublim.executor.node import ExecutionNode
-    from sublim.model import TaskResult, TaskStatus
-    from sublim.service import Service
-    from sublim.task import Fail, Retry, Task
 
 _HOMES = {
     "AsyncClient": "sublim.client",
     "Client": "sublim.client",
     "ExecutionNode": "sublim.executor.node",
     "ExecutionNodeBuilder": "sublim.executor.builder",
-    "Fail": "sublim.task",
-    "Retry": "sublim.task",
-    "Service": "sublim.service",
+    "Fail": "sublim.core.task",
+    "Retry": "sublim.core.task",
+    "Service": "sublim.core.service",
     "Settings": "sublim.config",
     "SublimError": "sublim.errors",
-    "Task": "sublim.task",
-    "TaskResult": "sublim.model",
-    "TaskStatus": "sublim.model",
+    "Task": "sublim.core.task",
+    "TaskResult": "sublim.core.model",
+    "TaskStatus": "sublim.core.model",
 }
 
 __all__ = [

@@ -17,14 +17,14 @@ from typing import Any
 
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
+from sublim.core.model import ACTIVE, Execution, TaskResult, TaskStatus
+from sublim.core.policy import verdict_for_value
+from sublim.core.service import Service
+from sublim.core.task import Task
 from sublim.errors import SublimError
 from sublim.executor.builder import ExecutionNodeBuilder
-from sublim.model import ACTIVE, Execution, TaskResult, TaskStatus
-from sublim.policy import verdict_for_value
-from sublim.service import Service
 from sublim.store.base import ExecutionQuery
 from sublim.store.memory import MemoryStore
-from sublim.task import Task
 
 POLL_SECONDS = 0.005
 

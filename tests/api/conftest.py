@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from sublim.api.app import create_app
-from sublim.service import Service
+from sublim.core.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Secrets are 16 characters or more (shorter ones are refused at start).

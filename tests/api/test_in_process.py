@@ -10,9 +10,9 @@ import pytest
 from sublim.api.idempotency import IdempotencyCache
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
+from sublim.core.ids import new_ulid
+from sublim.core.service import Service
 from sublim.errors import BrokerError, StoreError
-from sublim.ids import new_ulid
-from sublim.service import Service
 from sublim.store.memory import MemoryStore
 from tests.api.conftest import assert_problem, in_process_http
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sublim.model import TaskStatus, is_legal
+from sublim.core.model import TaskStatus, is_legal
 from tests.chaos.record import Kill, Run, ended_at, runs_by_n
 
 S = TaskStatus

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 import sublim
+from sublim.core.model import Event, TaskStatus
 from sublim.errors import AuthError, Conflict, ExecutionNotFound, TaskNotFound, Unreachable
-from sublim.model import Event, TaskStatus
 from tests.api.conftest import READER, ApiProcess, free_port, push, update_of
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sublim
-from sublim.model import Event, Execution, TaskStatus
+from sublim.core.model import Event, Execution, TaskStatus
 
 
 def test_enqueue_returns_a_dispatched_execution_of_the_task(

@@ -7,7 +7,7 @@ import threading
 import time
 
 import sublim
-from sublim.model import Event, Execution, TaskStatus
+from sublim.core.model import Event, Execution, TaskStatus
 from tests.api.conftest import ApiProcess, push, update_of
 
 STARTED_SECONDS = 10.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import sublim
+from sublim.core.model import TaskRecord, TaskStatus
 from sublim.errors import TaskNotFound
-from sublim.model import TaskRecord, TaskStatus
 
 
 def test_create_task_returns_the_stored_task_with_its_fields(

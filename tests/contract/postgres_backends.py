@@ -31,7 +31,7 @@ async def postgres_store(tmp_path: Path) -> AsyncIterator[Store]:
 @asynccontextmanager
 async def postgres_broker(tmp_path: Path) -> AsyncIterator[Broker]:
     from sublim.broker.postgres import PostgresBroker
-    from sublim.pg_db import dsn_from_url
+    from sublim.engines.postgres import dsn_from_url
 
     async with fresh_schema() as url:
         broker = PostgresBroker(dsn_from_url(url), poll_interval=CONTRACT_POLL_INTERVAL)

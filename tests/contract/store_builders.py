@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sublim.model import (
+from sublim.core.model import (
     Change,
     ErrorInfo,
     Event,

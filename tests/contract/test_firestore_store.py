@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from sublim.core.model import TaskStatus
 from sublim.errors import ConfigError
-from sublim.model import TaskStatus
+from sublim.store._firestore_queries import IndexShape, execution_plan, task_plan
 from sublim.store.base import ExecutionQuery, TaskQuery
 from sublim.store.firestore import FirestoreStore, KeyedLocks, parse_url
-from sublim.store.firestore_queries import IndexShape, execution_plan, task_plan
 from tests.contract.store_builders import a_task, an_execution, at, next_heartbeat
 from tests.gcp_emulators import fresh_firestore_project, reset_firestore
 

@@ -10,10 +10,10 @@ import pytest
 
 from sublim.broker.base import Message
 from sublim.config import Settings
+from sublim.core.messages import decode_request, request_key
+from sublim.core.model import Execution, TaskStatus
+from sublim.core.service import Service, default_subscription
 from sublim.errors import ExecutionNotFound, TaskNotFound
-from sublim.messages import decode_request, request_key
-from sublim.model import Execution, TaskStatus
-from sublim.service import Service, default_subscription
 from sublim.store.base import TransactionalOutbox
 from tests.pg_databases import fresh_schema
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from sublim.core.model import TaskStatus
+from sublim.engines.sqlite import connect, migrate
 from sublim.errors import ConfigError, StoreError
-from sublim.model import TaskStatus
-from sublim.sqlite_db import connect, migrate
 from sublim.store.base import ExecutionQuery, TaskQuery
 from sublim.store.sqlite import MIGRATIONS, SqliteStore
 from tests.contract.store_builders import a_task, an_execution, next_heartbeat

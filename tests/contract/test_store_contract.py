@@ -7,8 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from sublim.errors import AlreadyExists, ExecutionNotFound, TaskNotFound
-from sublim.model import (
+from sublim.core.model import (
     Change,
     Execution,
     TaskRecord,
@@ -17,6 +16,7 @@ from sublim.model import (
     apply_update,
     transition,
 )
+from sublim.errors import AlreadyExists, ExecutionNotFound, TaskNotFound
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, Store, TaskPatch, TaskQuery
 from tests.contract.store_builders import (
     a_finished_execution,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sublim.backends import store_from_url
+from sublim.core.backends import store_from_url
 from sublim.errors import ConfigError
 from sublim.store.memory import MemoryStore
 from sublim.store.sqlite import SqliteStore

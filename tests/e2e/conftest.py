@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sublim.config import Settings
-from sublim.service import Service
+from sublim.core.service import Service
 from tests.e2e.deployments import DEPLOYMENTS, Deployment
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sublim.api.app import run_background_loops
-from sublim.model import TaskStatus
-from sublim.service import Service
+from sublim.core.model import TaskStatus
+from sublim.core.service import Service
 from tests.e2e.conftest import ExecutorProcesses
 from tests.e2e.flow import enqueue, runs_per_task
 from tests.own_engines import OwnEngine

@@ -7,8 +7,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sublim.model import Execution, TaskStatus
-from sublim.service import Service
+from sublim.core.model import Execution, TaskStatus
+from sublim.core.service import Service
 
 S = TaskStatus
 

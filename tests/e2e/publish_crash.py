@@ -22,8 +22,8 @@ from typing import Any, NoReturn
 
 from sublim.broker.base import Message
 from sublim.config import Settings
-from sublim.model import Execution
-from sublim.service import Service
+from sublim.core.model import Execution
+from sublim.core.service import Service
 
 
 def die() -> NoReturn:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sublim.service import Service
+from sublim.core.service import Service
 from tests.e2e.conftest import ExecutorProcesses
 from tests.e2e.deployments import Deployment
 from tests.e2e.engine_restart import run_through_a_restart

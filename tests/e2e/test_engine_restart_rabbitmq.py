@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sublim.model import Execution, TaskStatus
-from sublim.service import Service
+from sublim.core.model import Execution, TaskStatus
+from sublim.core.service import Service
 from tests.e2e.conftest import ExecutorProcesses
 from tests.e2e.deployments import Deployment
 from tests.e2e.flow import enqueue, runs_per_task, wait_until_finished

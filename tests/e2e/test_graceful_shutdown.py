@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import signal
 
-from sublim.model import TaskStatus
-from sublim.service import Service
+from sublim.core.model import TaskStatus
+from sublim.core.service import Service
 from tests.e2e.conftest import ExecutorProcesses
 from tests.e2e.flow import enqueue, wait_for_running, wait_until_finished
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 
-from sublim.model import TaskStatus
-from sublim.service import Service
+from sublim.core.model import TaskStatus
+from sublim.core.service import Service
 from tests.e2e.conftest import ExecutorProcesses
 from tests.e2e.flow import enqueue
 

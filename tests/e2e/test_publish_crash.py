@@ -29,9 +29,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sublim.backends import broker_from_url, store_from_url
-from sublim.model import Execution, TaskStatus
-from sublim.service import ALREADY_HELD
+from sublim.core.backends import broker_from_url, store_from_url
+from sublim.core.model import Execution, TaskStatus
+from sublim.core.service import ALREADY_HELD
 from sublim.store.base import ExecutionQuery
 from tests.chaos.audit import concurrent_duplicates, log_problems
 from tests.chaos.processes import ApiServer, chaos_env

@@ -87,7 +87,7 @@ NEEDS_EXTRA = {
 }
 LOAD_EACH = """
 import json, sys
-from sublim.backends import broker_from_url, store_from_url
+from sublim.core.backends import broker_from_url, store_from_url
 from sublim.errors import ConfigError
 said = {}
 for url in sys.argv[1:]:

@@ -16,13 +16,21 @@ import pytest
 
 from sublim.broker.memory import MemoryBroker
 from sublim.config import load_settings
+from sublim.core.model import (
+    Change,
+    Execution,
+    TaskRecord,
+    TaskStatus,
+    Update,
+    apply_update,
+    transition,
+)
+from sublim.core.modifiers import MarkDispatched
+from sublim.core.service import Service
 from sublim.datastore import datastore_pb2 as pb
 from sublim.datastore import datastore_pb2_grpc as pb_grpc
 from sublim.datastore.server import TlsFiles, start_server
 from sublim.errors import AlreadyExists, ExecutionNotFound, StoreError, TaskNotFound
-from sublim.model import Change, Execution, TaskRecord, TaskStatus, Update, apply_update, transition
-from sublim.modifiers import MarkDispatched
-from sublim.service import Service
 from sublim.store.memory import MemoryStore
 from sublim.store.remote import RemoteStore
 from tests.contract.store_builders import a_task, an_execution, an_update

@@ -22,7 +22,7 @@ async def test_a_rabbitmq_ephemeral_subscription_expires_once_unused(tmp_path: P
 async def test_a_pubsub_ephemeral_subscription_keeps_little_and_expires(tmp_path: Path) -> None:
     pytest.importorskip("google.cloud.pubsub_v1")
     from sublim.broker.pubsub import PubSubBroker
-    from sublim.gcp.pubsub_admin import get_subscription, subscription_path
+    from sublim.engines.pubsub import get_subscription, subscription_path
 
     async with pubsub_broker(tmp_path) as broker:
         assert isinstance(broker, PubSubBroker)

@@ -4,7 +4,7 @@ executions (docs/decisions/020-fair-slots.md): an in-process service and node pe
 from __future__ import annotations
 
 from sublim.broker.base import Broker
-from sublim.model import TaskStatus
+from sublim.core.model import TaskStatus
 from tests.e2e.flow import enqueue, wait_until_finished
 from tests.fair_slots import kinds, memory_service, node_for, serving, subscribe
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from sublim.core.task import Task
 from sublim.executor.outcome import POOL_CLOSED, TIME_LIMIT_EXCEEDED, WORKER_CRASHED
 from sublim.executor.process_pool import ProcessPool
-from sublim.task import Task
 from tests.unit import pool_tasks as tasks
 
 SIZE = 2

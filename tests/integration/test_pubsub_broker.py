@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sublim.backends import broker_from_url
 from sublim.broker.base import Message
 from sublim.config import Settings
+from sublim.core.backends import broker_from_url
 from sublim.errors import InvalidInput
 from tests.gcp_emulators import require_pubsub_emulator
 

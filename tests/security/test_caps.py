@@ -13,16 +13,16 @@ import httpx
 import pytest
 
 from sublim.broker.memory import MemoryBroker
-from sublim.caps import MAX_DEPENDS_ON, MAX_LABEL_FILTERS, MAX_LABELS_PER_TASK
 from sublim.config import Settings
+from sublim.core.caps import MAX_DEPENDS_ON, MAX_LABEL_FILTERS, MAX_LABELS_PER_TASK
+from sublim.core.ids import new_ulid
+from sublim.core.model import Execution
+from sublim.core.service import Service
 from sublim.datastore import codec
 from sublim.datastore import datastore_pb2 as pb
 from sublim.datastore import datastore_pb2_grpc as pb_grpc
 from sublim.datastore.server import start_server
 from sublim.errors import InvalidInput
-from sublim.ids import new_ulid
-from sublim.model import Execution
-from sublim.service import Service
 from sublim.store.base import ExecutionQuery, TaskPatch, TaskQuery
 from sublim.store.sqlite import SqliteStore
 from tests.api.conftest import assert_problem, in_process_http

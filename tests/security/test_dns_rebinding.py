@@ -11,7 +11,7 @@ import pytest
 
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
-from sublim.service import Service
+from sublim.core.service import Service
 from sublim.store.memory import MemoryStore
 from tests.api.conftest import ApiProcess, assert_problem, in_process_http, start_api
 

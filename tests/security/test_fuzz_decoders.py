@@ -20,12 +20,12 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from sublim.api.updates import parse_envelope
+from sublim.core.ids import new_ulid
+from sublim.core.messages import decode_update
+from sublim.core.model import Update
 from sublim.datastore import codec, inbound
 from sublim.datastore import datastore_pb2 as pb
 from sublim.errors import InvalidInput
-from sublim.ids import new_ulid
-from sublim.messages import decode_update
-from sublim.model import Update
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: Per message kind (13 of them): fewer each, about as many in all.

@@ -22,13 +22,13 @@ from sublim.broker.base import check_name
 from sublim.broker.memory import MemoryBroker
 from sublim.cli.serve import load_node
 from sublim.config import Settings
+from sublim.core.ids import new_ulid
+from sublim.core.model import Change, Execution, TaskRecord
+from sublim.core.service import Service
 from sublim.datastore import datastore_pb2 as pb
 from sublim.datastore import datastore_pb2_grpc as pb_grpc
 from sublim.datastore.server import start_server
 from sublim.errors import InvalidInput
-from sublim.ids import new_ulid
-from sublim.model import Change, Execution, TaskRecord
-from sublim.service import Service
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, TaskPatch, TaskQuery
 from sublim.store.memory import MemoryStore
 from tests.api.conftest import in_process_http
@@ -275,7 +275,7 @@ async def test_a_library_task_with_a_trailing_newline_in_its_topic_is_refused(
 
 
 def test_check_ulid_takes_what_new_ulid_makes_and_nothing_malformed() -> None:
-    from sublim.ids import check_ulid  # imported here: the module is older than the check
+    from sublim.core.ids import check_ulid  # imported here: the module is older than the check
 
     fresh = new_ulid()
     assert check_ulid("id", fresh) == fresh
@@ -306,7 +306,7 @@ async def firestore() -> AsyncIterator[Any]:
 async def test_an_id_with_a_slash_never_addresses_a_firestore_sub_collection(
     firestore: Any,
 ) -> None:
-    from sublim.store.firestore_docs import TASKS
+    from sublim.store._firestore_docs import TASKS
 
     parent = await firestore.create_task(a_task())
     nested = a_task().model_copy(update={"id": f"{parent.id}/sub/x"})

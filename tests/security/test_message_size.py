@@ -22,9 +22,9 @@ import pytest
 from sublim import ExecutionNodeBuilder, Task, TaskStatus
 from sublim.broker.nats import NatsBroker
 from sublim.config import Settings
+from sublim.core.model import Event, Execution, TaskRecord, utcnow
+from sublim.core.service import Service
 from sublim.errors import MessageTooLarge
-from sublim.model import Event, Execution, TaskRecord, utcnow
-from sublim.service import Service
 from sublim.store.base import TaskQuery
 from sublim.store.memory import MemoryStore
 from tests.api.conftest import assert_problem, in_process_http

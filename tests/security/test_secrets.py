@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from sublim.api.auth import Authenticator, auth_required
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings, load_settings
+from sublim.core.service import Service
 from sublim.errors import ConfigError, StoreError
-from sublim.service import Service
 from sublim.store.memory import MemoryStore
 from tests.api.conftest import PUSH_TOKEN, ROOT, free_port, in_process_http, start_api
 from tests.pg_databases import fresh_schema

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sublim.task import Task
+from sublim.core.task import Task
 
 # Threads released by the in-process tests (thread and async pools share this process).
 RELEASES: dict[str, threading.Event] = {}

@@ -7,7 +7,7 @@ import time
 
 from sublim import Task, TaskStatus
 from sublim.config import Settings
-from sublim.model import Execution
+from sublim.core.model import Execution
 from sublim.testing import Harness
 
 S = TaskStatus

@@ -1,4 +1,4 @@
-"""The caps of `sublim.caps` refuse one item over them, never one at them."""
+"""The caps of `sublim.core.caps` refuse one item over them, never one at them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection
 
 import pytest
 
-from sublim.caps import (
+from sublim.core.caps import (
     MAX_DEPENDS_ON,
     MAX_LABEL_FILTERS,
     MAX_LABELS_PER_TASK,

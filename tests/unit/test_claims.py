@@ -14,10 +14,10 @@ from sublim import ExecutionNodeBuilder, Task, TaskStatus
 from sublim.broker.base import Message
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
+from sublim.core.messages import decode_update, request_message
+from sublim.core.model import Execution, Update, WorkerInfo, utcnow
+from sublim.core.service import Service, _request_of, answer_claims, default_subscription
 from sublim.executor.node import ExecutionNode
-from sublim.messages import decode_update, request_message
-from sublim.model import Execution, Update, WorkerInfo, utcnow
-from sublim.service import Service, _request_of, answer_claims, default_subscription
 from sublim.store.memory import MemoryStore
 
 S = TaskStatus

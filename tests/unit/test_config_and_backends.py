@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sublim.backends import broker_from_url, store_from_url
 from sublim.config import load_settings
+from sublim.core.backends import broker_from_url, store_from_url
 from sublim.errors import ConfigError
 
 

@@ -12,6 +12,17 @@ from typing import get_args
 import grpc
 import pytest
 
+from sublim.core.model import Change, Event, TaskStatus
+from sublim.core.modifiers import (
+    ApplyUpdates,
+    Cancel,
+    CancelBlocked,
+    ClaimUnpublished,
+    MarkDispatched,
+    MarkLostIfSilent,
+    Modifier,
+    Unblock,
+)
 from sublim.datastore import codec
 from sublim.datastore.wire_errors import StaleRead, error_of, status_of
 from sublim.errors import (
@@ -23,17 +34,6 @@ from sublim.errors import (
     StoreError,
     SublimError,
     TaskNotFound,
-)
-from sublim.model import Change, Event, TaskStatus
-from sublim.modifiers import (
-    ApplyUpdates,
-    Cancel,
-    CancelBlocked,
-    ClaimUnpublished,
-    MarkDispatched,
-    MarkLostIfSilent,
-    Modifier,
-    Unblock,
 )
 from sublim.store.base import ExecutionQuery, Page, StoreStats, TaskPatch, TaskQuery
 from tests.contract.store_builders import a_finished_execution, a_task, an_execution, an_update, at

@@ -7,8 +7,8 @@ from collections import Counter
 
 from sublim import Task, TaskStatus
 from sublim.config import Settings
-from sublim.messages import request_message
-from sublim.service import _request_of
+from sublim.core.messages import request_message
+from sublim.core.service import _request_of
 from sublim.testing import Harness
 
 RUNS: Counter[int] = Counter()

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from sublim.broker.base import Delivery
 from sublim.broker.memory import MemoryBroker
+from sublim.core.model import TaskStatus
+from sublim.core.service import Service
 from sublim.executor.node import ExecutionNode
-from sublim.model import TaskStatus
-from sublim.service import Service
 from tests.e2e.flow import enqueue, wait_until_finished
 from tests.fair_slots import GATES, STARTS, kinds, memory_service, node_for, serving, subscribe
 

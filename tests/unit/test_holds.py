@@ -8,8 +8,8 @@ import pytest
 
 from sublim import Task, TaskStatus
 from sublim.config import Settings
+from sublim.core.model import Execution
 from sublim.errors import InvalidInput
-from sublim.model import Execution
 from sublim.testing import Harness
 
 S = TaskStatus

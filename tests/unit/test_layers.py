@@ -8,7 +8,7 @@ layer, and, among backends and adapters, only its own unit:
 - core: domain, use cases, settings, errors and the two protocols (`store/base`, `broker/base`);
 - plumbing: what several backends (or a backend and an adapter) share: engine connections,
   row helpers, the Pub/Sub layout, the datastore's wire format;
-- backend: one store or broker engine per unit, loaded by `backends.py` from a string;
+- backend: one store or broker engine per unit, loaded by `core/backends.py` from a string;
 - adapter: the HTTP API, the datastore server, the executor, the client, GCP provisioning;
 - entry: the public facade `sublim`, the CLI, the test harness and the bundled example.
 """
@@ -28,38 +28,39 @@ SRC = ROOT / "src"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 CORE = (
-    "sublim.backends",
-    "sublim.batching",
-    "sublim.caps",
     "sublim.config",
     "sublim.errors",
-    "sublim.feed",
-    "sublim.holds",
-    "sublim.ids",
-    "sublim.loops",
-    "sublim.messages",
-    "sublim.model",
-    "sublim.modifiers",
-    "sublim.policy",
-    "sublim.redaction",
-    "sublim.service",
-    "sublim.shutdown",
-    "sublim.task",
+    "sublim.core",
+    "sublim.core.backends",
+    "sublim.core.batching",
+    "sublim.core.caps",
+    "sublim.core.feed",
+    "sublim.core.holds",
+    "sublim.core.ids",
+    "sublim.core.loops",
+    "sublim.core.messages",
+    "sublim.core.model",
+    "sublim.core.modifiers",
+    "sublim.core.policy",
+    "sublim.core.redaction",
+    "sublim.core.service",
+    "sublim.core.shutdown",
+    "sublim.core.task",
     "sublim.store",
     "sublim.store.base",
     "sublim.broker",
     "sublim.broker.base",
 )
 PLUMBING = (
-    "sublim.pg_db",
-    "sublim.sqlite_db",
-    "sublim.store.common",
+    "sublim.engines",
+    "sublim.engines.postgres",
+    "sublim.engines.pubsub",
+    "sublim.engines.sqlite",
+    "sublim.engines.sqlite_wake",
+    "sublim.store._common",
     "sublim.store._rows",
     "sublim.store._sql",
     "sublim.broker._shared",
-    "sublim.broker._wake",
-    "sublim.gcp",
-    "sublim.gcp.pubsub_admin",
     "sublim.datastore",
     "sublim.datastore.auth",
     "sublim.datastore.codec",
@@ -67,15 +68,15 @@ PLUMBING = (
     "sublim.datastore.datastore_pb2_grpc",
     "sublim.datastore.wire_errors",
 )
-#: Unit → its modules: a backend imports no other backend (`backends.py` names them as strings).
+#: Unit → its modules: a backend imports no other backend (`core/backends.py` names them).
 BACKENDS = {
     "store memory": ("sublim.store.memory",),
-    "store sqlite": ("sublim.store.sqlite", "sublim.store.sqlite_rows"),
-    "store postgres": ("sublim.store.postgres", "sublim.store.postgres_rows"),
+    "store sqlite": ("sublim.store.sqlite", "sublim.store._sqlite_rows"),
+    "store postgres": ("sublim.store.postgres", "sublim.store._postgres_rows"),
     "store firestore": (
         "sublim.store.firestore",
-        "sublim.store.firestore_docs",
-        "sublim.store.firestore_queries",
+        "sublim.store._firestore_docs",
+        "sublim.store._firestore_queries",
     ),
     "store remote": ("sublim.store.remote",),
     "broker memory": ("sublim.broker.memory",),
@@ -92,7 +93,7 @@ ADAPTERS = {
     "datastore server": ("sublim.datastore.server", "sublim.datastore.inbound"),
     "executor": ("sublim.executor.*",),
     "client": ("sublim.client.*",),
-    "gcp provisioning": ("sublim.gcp.provision",),
+    "gcp provisioning": ("sublim.gcp.*",),
 }
 ENTRY = ("sublim", "sublim.cli.*", "sublim.testing", "sublim.examples.*")
 
@@ -207,7 +208,7 @@ def test_no_module_imports_against_the_layer_rules() -> None:
 
 
 def test_the_backend_registry_names_only_backend_modules_as_strings() -> None:
-    from sublim.backends import BROKERS, STORES
+    from sublim.core.backends import BROKERS, STORES
 
     targets = {entry.target.split(":")[0] for entry in [*STORES.values(), *BROKERS.values()]}
     assert targets <= set(real_modules())
@@ -220,19 +221,19 @@ def test_the_backend_registry_names_only_backend_modules_as_strings() -> None:
 @pytest.mark.parametrize(
     ("module", "source"),
     [
-        ("sublim.service", "from sublim.broker.redis import RedisBroker"),
-        ("sublim.model", "def f():\n    import sublim.store.postgres\n"),
-        ("sublim.service", "from .broker import redis"),
+        ("sublim.core.service", "from sublim.broker.redis import RedisBroker"),
+        ("sublim.core.model", "def f():\n    import sublim.store.postgres\n"),
+        ("sublim.core.service", "from ..broker import redis"),
         ("sublim.config", "from sublim import api"),
         ("sublim.store.postgres", "from sublim.broker.postgres import PostgresBroker"),
-        ("sublim.store.postgres_rows", "from sublim.store import sqlite_rows"),
+        ("sublim.store._postgres_rows", "from sublim.store import _sqlite_rows"),
         ("sublim.broker.pubsub", "from sublim.store.firestore import FirestoreStore"),
         ("sublim.broker.amqp", "from sublim.executor.node import ExecutionNode"),
         ("sublim.datastore.server", "async def run():\n    from sublim.cli.serve import x\n"),
         ("sublim.executor.node", "from sublim.cli import serve"),
         ("sublim.api.app", "from sublim.executor.node import ExecutionNode"),
         ("sublim.client.sync", "from sublim.testing import Harness"),
-        ("sublim.pg_db", "from sublim.broker.postgres import MIGRATIONS"),
+        ("sublim.engines.postgres", "from sublim.broker.postgres import MIGRATIONS"),
         ("sublim.cli.serve", "from tests.engines import POSTGRES_URL"),
     ],
 )
@@ -243,10 +244,10 @@ def test_the_checker_reports_a_forbidden_import(module: str, source: str) -> Non
 @pytest.mark.parametrize(
     ("module", "source"),
     [
-        ("sublim.service", "from sublim.broker.base import Broker\nfrom sublim import backends"),
-        ("sublim.store.postgres", "from sublim import pg_db\nfrom sublim.store._rows import x"),
+        ("sublim.core.service", "from sublim.broker.base import Broker\nfrom . import backends"),
+        ("sublim.store.postgres", "from sublim.engines import postgres\nfrom ._rows import x"),
         ("sublim.broker.redis", "from sublim.broker import _redis_lua"),
-        ("sublim.broker.pubsub", "from sublim.gcp.pubsub_admin import PullSpec"),
+        ("sublim.broker.pubsub", "from sublim.engines.pubsub import PullSpec"),
         ("sublim.store.remote", "from sublim.datastore import codec"),
         ("sublim.api.routes_tasks", "from .deps import ServiceDep"),
         ("sublim.cli.serve", "from sublim.executor.node import ExecutionNode"),

@@ -10,8 +10,7 @@ import pytest
 
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
-from sublim.errors import BrokerError
-from sublim.loops import (
+from sublim.core.loops import (
     LoopOf,
     Supervised,
     Sweeper,
@@ -20,7 +19,8 @@ from sublim.loops import (
     start_loops,
     stopped_within,
 )
-from sublim.service import Service, SweepReport
+from sublim.core.service import Service, SweepReport
+from sublim.errors import BrokerError
 from sublim.store.memory import MemoryStore
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sublim.model import (
+from sublim.core.model import (
     ACTIVE,
     TERMINAL,
     TRANSITIONS,
@@ -20,7 +20,7 @@ from sublim.model import (
     transition,
     utcnow,
 )
-from sublim.policy import lost_attempt
+from sublim.core.policy import lost_attempt
 
 S = TaskStatus
 T0 = utcnow()

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from sublim.broker.base import Message
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
-from sublim.model import TaskStatus
-from sublim.service import Service, default_subscription
+from sublim.core.model import TaskStatus
+from sublim.core.service import Service, default_subscription
 from sublim.store.memory import MemoryStore
 
 S = TaskStatus

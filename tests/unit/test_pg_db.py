@@ -8,8 +8,7 @@ pytest.importorskip("asyncpg")
 
 import asyncpg
 
-from sublim.errors import ConfigError
-from sublim.pg_db import (
+from sublim.engines.postgres import (
     address_of,
     columns,
     dsn_from_url,
@@ -18,6 +17,7 @@ from sublim.pg_db import (
     schema_of,
     unnest,
 )
+from sublim.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sublim.executor.outcome import TIME_LIMIT_EXCEEDED, Outcome, time_limit_exceeded
-from sublim.model import ErrorInfo, Execution, TaskStatus, Update, WorkerInfo
-from sublim.policy import (
+from sublim.core.model import ErrorInfo, Execution, TaskStatus, Update, WorkerInfo
+from sublim.core.policy import (
     POISON,
     Failure,
     RetryPolicy,
@@ -18,7 +17,8 @@ from sublim.policy import (
     too_large,
     verdict_for_failure,
 )
-from sublim.task import Task
+from sublim.core.task import Task
+from sublim.executor.outcome import TIME_LIMIT_EXCEEDED, Outcome, time_limit_exceeded
 
 S = TaskStatus
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from sublim.core.task import PoolKind
 from sublim.executor.outcome import (
     POOL_CLOSED,
     TIME_LIMIT_EXCEEDED,
@@ -21,7 +22,6 @@ from sublim.executor.outcome import (
     qualified_name,
 )
 from sublim.executor.pools import AsyncPool, Pool, ProcessPool, ThreadPool, make_pool
-from sublim.task import PoolKind
 from tests.unit import pool_tasks as tasks
 
 IN_PROCESS_KINDS: list[PoolKind] = ["async", "thread"]

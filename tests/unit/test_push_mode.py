@@ -6,8 +6,8 @@ import pytest
 
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
+from sublim.core.service import Service
 from sublim.errors import BrokerError
-from sublim.service import Service
 from sublim.store.memory import MemoryStore
 
 

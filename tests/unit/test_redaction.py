@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from sublim.redaction import RedactingFilter, redact
+from sublim.core.redaction import RedactingFilter, redact
 
 
 @pytest.mark.parametrize(

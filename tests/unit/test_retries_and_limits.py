@@ -7,7 +7,7 @@ import time
 from collections import Counter
 
 from sublim import Task, TaskStatus
-from sublim.task import Fail, Retry
+from sublim.core.task import Fail, Retry
 from sublim.testing import Harness
 
 S = TaskStatus

@@ -11,10 +11,10 @@ import pytest
 from sublim.broker.base import Message
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
+from sublim.core.messages import decode_request
+from sublim.core.model import Execution, TaskStatus, Update, utcnow
+from sublim.core.service import Service, fold_updates
 from sublim.errors import BrokerError, ExecutionNotFound, IllegalTransition
-from sublim.messages import decode_request
-from sublim.model import Execution, TaskStatus, Update, utcnow
-from sublim.service import Service, fold_updates
 from sublim.store.base import ExecutionQuery
 from sublim.store.memory import MemoryStore
 

@@ -10,10 +10,10 @@ import pytest
 
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
+from sublim.core.model import Change, Execution, TaskStatus, utcnow
+from sublim.core.modifiers import ClaimUnpublished
+from sublim.core.service import Service, default_subscription
 from sublim.errors import IllegalTransition
-from sublim.model import Change, Execution, TaskStatus, utcnow
-from sublim.modifiers import ClaimUnpublished
-from sublim.service import Service, default_subscription
 from sublim.store.memory import MemoryStore
 
 SETTINGS = Settings(store_url="memory://", broker_url="memory://", outbox_grace_seconds=0.05)

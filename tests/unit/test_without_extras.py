@@ -64,7 +64,7 @@ def test_the_api_refuses_to_start_with_a_push_audience_without_the_gcp_extra() -
         "from sublim.api.app import create_app\n"
         "from sublim.config import Settings\n"
         "from sublim.errors import ConfigError\n"
-        "from sublim.service import Service\n"
+        "from sublim.core.service import Service\n"
         "settings = Settings(store_url='memory://', broker_url='memory://',\n"
         "    push_audience='https://api.example', push_service_account='push@p.iam.example')\n"
         "try:\n"

@@ -1,4 +1,4 @@
-"""The HTTP API: a thin FastAPI layer over `sublim.service.Service`."""
+"""The HTTP API: a thin FastAPI layer over `sublim.core.service.Service`."""
 
 from __future__ import annotations
 

@@ -27,8 +27,8 @@ from sublim.api.problems import PROBLEM_JSON, install_problem_handlers
 from sublim.api.push_oidc import require_google_auth
 from sublim.api.streams import StreamSlots
 from sublim.config import Settings
-from sublim.loops import Loop, Supervised, Sweeper, UpdatesConsumer, run_loops, start_loops
-from sublim.service import Service
+from sublim.core.loops import Loop, Supervised, Sweeper, UpdatesConsumer, run_loops, start_loops
+from sublim.core.service import Service
 
 log = logging.getLogger("sublim.api")
 

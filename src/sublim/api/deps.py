@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse, Response
 from sublim.api.idempotency import REPLAYED_HEADER, IdempotencyCache, Produce, fingerprint_of
 from sublim.api.ids import Ulid
 from sublim.api.schemas import Problem
-from sublim.model import TaskStatus
-from sublim.service import Service
+from sublim.core.model import TaskStatus
+from sublim.core.service import Service
 from sublim.store.base import MAX_PAGE, ExecutionQuery
 
 

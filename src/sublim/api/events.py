@@ -29,9 +29,9 @@ from sublim.api.deps import ServiceDep, problems
 from sublim.api.ids import ExecutionIdPath
 from sublim.api.schemas import EventOut
 from sublim.api.streams import StreamSlot, StreamSlots, holder_of
+from sublim.core.model import Execution
+from sublim.core.service import Service
 from sublim.errors import BackendError, NotFound
-from sublim.model import Execution
-from sublim.service import Service
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
 

@@ -1,4 +1,4 @@
-"""Ids in paths, queries and bodies: ULIDs, checked by the core's rule (`sublim.ids`).
+"""Ids in paths, queries and bodies: ULIDs, checked by the core's rule (`sublim.core.ids`).
 
 A malformed id is a 422 whose `errors` name the field (`["path", "task_id"]`), never a 404:
 "no such task" is for well-formed ids that name nothing.
@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, Field
 
+from sublim.core.ids import ULID_PATTERN, check_ulid
 from sublim.errors import InvalidInput
-from sublim.ids import ULID_PATTERN, check_ulid
 
 ULID_EXAMPLE = "01J9ZQ8M4T4B0F7W3X2Y1V6N5K"
 

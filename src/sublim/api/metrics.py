@@ -21,7 +21,7 @@ from prometheus_client import (
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sublim.model import Change
+from sublim.core.model import Change
 
 UNMATCHED = "unmatched"
 

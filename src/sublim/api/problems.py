@@ -18,8 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from sublim.core.redaction import redact
 from sublim.errors import BackendError, Conflict, InvalidInput, MessageTooLarge, NotFound
-from sublim.redaction import redact
 
 log = logging.getLogger("sublim.api")
 

@@ -11,8 +11,8 @@ from sublim.api.deps import ServiceDep, problems
 from sublim.api.metrics import Metrics
 from sublim.api.problems import problem
 from sublim.api.schemas import Health
+from sublim.core.redaction import redact
 from sublim.errors import BackendError
-from sublim.redaction import redact
 
 router = APIRouter(tags=["operations"])
 

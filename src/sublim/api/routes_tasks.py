@@ -27,9 +27,9 @@ from sublim.api.schemas import (
     TaskList,
     TaskOut,
 )
-from sublim.caps import MAX_LABEL_FILTERS
+from sublim.core.caps import MAX_LABEL_FILTERS
+from sublim.core.model import TaskStatus
 from sublim.errors import InvalidInput
-from sublim.model import TaskStatus
 from sublim.store.base import TaskPatch, TaskQuery
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])

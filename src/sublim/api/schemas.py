@@ -9,9 +9,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sublim.api.ids import Ulid
 from sublim.broker.base import check_name
-from sublim.caps import MAX_DEPENDS_ON, MAX_LABELS_PER_TASK
-from sublim.errors import InvalidInput
-from sublim.model import (
+from sublim.core.caps import MAX_DEPENDS_ON, MAX_LABELS_PER_TASK
+from sublim.core.model import (
     ErrorInfo,
     Event,
     Execution,
@@ -20,6 +19,7 @@ from sublim.model import (
     TaskStatus,
     WorkerInfo,
 )
+from sublim.errors import InvalidInput
 from sublim.store.base import Page
 
 MAX_ATTEMPTS_LIMIT = 100
@@ -42,7 +42,7 @@ LabelKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^:]+$"
 LabelValue = Annotated[str, Field(max_length=500)]
 #: Keys are checked by pattern (patternProperties): declare that no other key is allowed,
 #: so that the document says what the server enforces (a key with ':' is refused). The count
-#: is the core's cap (`sublim.caps`), declared here, checked there with a message naming it.
+#: is the core's cap (`sublim.core.caps`), declared here, checked there with a message naming it.
 Labels = Annotated[
     dict[LabelKey, LabelValue],
     Field(json_schema_extra={"additionalProperties": False, "maxProperties": MAX_LABELS_PER_TASK}),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 
 from sublim.config import Settings
-from sublim.model import Execution
+from sublim.core.model import Execution
 
 RETRY_AFTER_SECONDS = 5
 

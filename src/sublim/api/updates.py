@@ -26,9 +26,9 @@ from sublim.api.metrics import Metrics
 from sublim.api.push_oidc import PushTokenVerifier, http_certs_fetcher
 from sublim.api.schemas import UpdateReceipt
 from sublim.config import Settings
+from sublim.core.messages import decode_update
+from sublim.core.model import Update
 from sublim.errors import InvalidInput
-from sublim.messages import decode_update
-from sublim.model import Update
 
 log = logging.getLogger("sublim.api.updates")
 

@@ -37,7 +37,6 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from sublim import pg_db
 from sublim.broker import _shared as shared
 from sublim.broker._shared import BaseBroker, Claim, Signals, make_receipt
 from sublim.broker.base import (
@@ -46,6 +45,7 @@ from sublim.broker.base import (
     Delivery,
     Message,
 )
+from sublim.engines import postgres as pg_db
 from sublim.errors import BrokerError
 
 log = logging.getLogger("sublim.broker.postgres")

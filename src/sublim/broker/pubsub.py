@@ -4,7 +4,7 @@ With `PUBSUB_EMULATOR_HOST` set, the official client talks to the emulator; othe
 Pub/Sub with Application Default Credentials. Calls go through the client's asyncio
 (grpc.aio) clients, so nothing blocks the event loop.
 
-Layout (`sublim.gcp.pubsub_admin`): a topic per task type; a pull subscription per consumer,
+Layout (`sublim.engines.pubsub`): a topic per task type; a pull subscription per consumer,
 created with exactly-once delivery and a dead-letter policy (topic `<subscription>-dlq`,
 after `max_deliveries`), so that Pub/Sub counts deliveries (`delivery_attempt` is set only
 under a dead-letter policy). Subscriptions of the topics in `ordered_topics` (by default the
@@ -43,13 +43,12 @@ from google.pubsub_v1.services.subscriber.transports.grpc_asyncio import (
 )
 from google.pubsub_v1.types import PubsubMessage, PullRequest, ReceivedMessage, Subscription
 
-from sublim.batching import Batcher
 from sublim.broker import _shared as shared
 from sublim.broker._shared import BaseBroker, Claim, LeaseTable, make_receipt, parse_receipt
 from sublim.broker.base import ENVELOPE_RESERVE_BYTES, Delivery, Message
 from sublim.config import DEFAULT_UPDATES_TOPIC, Settings
-from sublim.errors import BrokerError, InvalidInput
-from sublim.gcp.pubsub_admin import (
+from sublim.core.batching import Batcher
+from sublim.engines.pubsub import (
     DEFAULT_ACK_DEADLINE,
     DEFAULT_MAX_DELIVERIES,
     MAX_ACK_DEADLINE,
@@ -63,6 +62,7 @@ from sublim.gcp.pubsub_admin import (
     subscription_path,
     topic_path,
 )
+from sublim.errors import BrokerError, InvalidInput
 
 log = logging.getLogger("sublim.broker.pubsub")
 

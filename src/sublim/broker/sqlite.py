@@ -25,16 +25,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from sublim import sqlite_db
 from sublim.broker import _shared as shared
 from sublim.broker._shared import BaseBroker, Claim, parse_numeric_receipt
-from sublim.broker._wake import WakeChannel
 from sublim.broker.base import (
     DEFAULT_DEDUPE_WINDOW_SECONDS,
     EMBEDDED_MAX_MESSAGE_BYTES,
     Delivery,
     Message,
 )
+from sublim.engines import sqlite as sqlite_db
+from sublim.engines.sqlite_wake import WakeChannel
 from sublim.errors import BrokerError
 
 T = TypeVar("T")

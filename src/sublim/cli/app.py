@@ -14,8 +14,8 @@ from rich.markup import escape
 
 from sublim.cli import executions, gcp, tasks
 from sublim.config import DEFAULT_URL, Settings, load_settings
+from sublim.core.redaction import RedactingFilter, redact
 from sublim.errors import SublimError
-from sublim.redaction import RedactingFilter, redact
 
 app = typer.Typer(
     name="sublim",

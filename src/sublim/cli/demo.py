@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sublim.model import Execution
-from sublim.service import Service
+from sublim.core.model import Execution
+from sublim.core.service import Service
 
 console = Console()
 

@@ -25,7 +25,7 @@ from sublim.cli.remote import (
 from sublim.cli.watching import watch_executions
 from sublim.client import DEFAULT_URL, Client, Page
 from sublim.client.sync import follow_pages
-from sublim.model import Execution, TaskStatus
+from sublim.core.model import Execution, TaskStatus
 
 app = typer.Typer(
     name="executions",

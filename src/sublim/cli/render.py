@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from sublim.model import Event, Execution, TaskRecord, TaskStatus
+from sublim.core.model import Event, Execution, TaskRecord, TaskStatus
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -32,7 +32,7 @@ STATUS_STYLES: dict[TaskStatus, str] = {
     S.READY_FOR_DISPATCH: "cyan",
     S.INITIALIZED: "dim",
 }
-#: Fields of `sublim.model.Execution` that the API does not send (the store's own).
+#: Fields of `sublim.core.model.Execution` that the API does not send (the store's own).
 STORE_ONLY_FIELDS = frozenset({"payload", "last_seq", "heartbeat_at"})
 
 

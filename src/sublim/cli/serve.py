@@ -16,13 +16,13 @@ from rich.console import Console
 
 from sublim.api.app import create_app, run_background_loops
 from sublim.api.http_server import GracefulServer, head_limited_protocol
-from sublim.backends import broker_from_url
 from sublim.config import Settings
+from sublim.core.backends import broker_from_url
+from sublim.core.redaction import redact
+from sublim.core.service import Service
+from sublim.core.shutdown import stop_on_signals
 from sublim.errors import ConfigError
 from sublim.executor.node import ExecutionNode
-from sublim.redaction import redact
-from sublim.service import Service
-from sublim.shutdown import stop_on_signals
 
 console = Console()
 

@@ -22,7 +22,7 @@ from sublim.cli.remote import (
 )
 from sublim.cli.watching import wait_with_progress
 from sublim.client import DEFAULT_URL, Client
-from sublim.model import Execution, TaskStatus
+from sublim.core.model import Execution, TaskStatus
 
 app = typer.Typer(
     name="tasks",

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from sublim.cli.render import err, event_line, out, status_text
 from sublim.client import AsyncClient, Client
-from sublim.model import Event, Execution, TaskStatus
+from sublim.core.model import Event, Execution, TaskStatus
 
 
 def _progress() -> Progress:

@@ -1,9 +1,9 @@
 """The Python client of the HTTP API: `Client` (sync) and `AsyncClient` (asyncio).
 
 Both speak through `_wire` (requests, answers, errors, Server-Sent Events); only the
-transport differs. Tasks come back as `sublim.model.TaskRecord`, executions as
-`sublim.model.Execution` (its store-only fields `payload`, `last_seq` and `heartbeat_at`
-are not sent by the API and keep their defaults), events as `sublim.model.Event`, and lists
+transport differs. Tasks come back as `sublim.core.model.TaskRecord`, executions as
+`sublim.core.model.Execution` (its store-only fields `payload`, `last_seq` and `heartbeat_at`
+are not sent by the API and keep their defaults), events as `sublim.core.model.Event`, and lists
 as `Page` (`items`, `next_cursor`).
 """
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
+from sublim.core.model import Event, Execution, TaskRecord, TaskStatus
 from sublim.errors import (
     ApiConflict,
     ApiError,
@@ -28,7 +29,6 @@ from sublim.errors import (
     AuthError,
     Unreachable,
 )
-from sublim.model import Event, Execution, TaskRecord, TaskStatus
 from sublim.store.base import Page
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ import httpx
 
 from sublim.client import _wire
 from sublim.client._wire import Call, Connection, CreatedTask, EventDecoder, StatusFilter
-from sublim.model import Event, Execution, TaskRecord, TaskStatus
+from sublim.core.model import Event, Execution, TaskRecord, TaskStatus
 from sublim.store.base import Page
 
 T = TypeVar("T")

@@ -14,9 +14,7 @@ from typing import Any, Literal, assert_never
 
 from pydantic_core import from_json, to_json
 
-from sublim.datastore import datastore_pb2 as pb
-from sublim.errors import InvalidInput
-from sublim.model import (
+from sublim.core.model import (
     Change,
     ErrorInfo,
     Event,
@@ -28,7 +26,7 @@ from sublim.model import (
     Update,
     WorkerInfo,
 )
-from sublim.modifiers import (
+from sublim.core.modifiers import (
     ApplyUpdates,
     Cancel,
     CancelBlocked,
@@ -38,6 +36,8 @@ from sublim.modifiers import (
     Modifier,
     Unblock,
 )
+from sublim.datastore import datastore_pb2 as pb
+from sublim.errors import InvalidInput
 from sublim.store.base import (
     EXECUTION_FILTERS,
     TASK_FILTERS,

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sublim.broker.base import check_name
-from sublim.caps import check_depends_on, check_labels
-from sublim.ids import check_ulid, check_ulids
-from sublim.model import Change, Execution, TaskRecord, Update
-from sublim.modifiers import ApplyUpdates, Modifier
+from sublim.core.caps import check_depends_on, check_labels
+from sublim.core.ids import check_ulid, check_ulids
+from sublim.core.model import Change, Execution, TaskRecord, Update
+from sublim.core.modifiers import ApplyUpdates, Modifier
 from sublim.store.base import ExecutionQuery, TaskQuery
 
 

@@ -18,17 +18,17 @@ from typing import Any, TypeVar
 
 import grpc
 
-from sublim.backends import scheme_of, store_from_url
 from sublim.config import Settings
+from sublim.core.backends import scheme_of, store_from_url
+from sublim.core.model import Change, Execution
+from sublim.core.redaction import redact
+from sublim.core.shutdown import stop_on_signals
 from sublim.datastore import codec, inbound
 from sublim.datastore import datastore_pb2 as pb
 from sublim.datastore import datastore_pb2_grpc as pb_grpc
 from sublim.datastore.auth import TokenGuard, require_authentication
 from sublim.datastore.wire_errors import StaleRead, status_of
 from sublim.errors import ConfigError, ExecutionNotFound
-from sublim.model import Change, Execution
-from sublim.redaction import redact
-from sublim.shutdown import stop_on_signals
 from sublim.store.base import Store, TaskQuery
 
 log = logging.getLogger("sublim.datastore")

@@ -13,15 +13,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from sublim.broker.base import Broker, Delivery
-from sublim.errors import BrokerError, InvalidInput
-from sublim.executor.control import Control
-from sublim.executor.pools import Outcome, Pool
-from sublim.executor.reporter import Reporter
-from sublim.ids import new_ulid
-from sublim.loops import LoopOf, start_loops, stopped_within
-from sublim.messages import decode_request
-from sublim.model import ErrorInfo, ExecutionRequest, TaskStatus, Update, WorkerInfo, utcnow
-from sublim.policy import (
+from sublim.core.ids import new_ulid
+from sublim.core.loops import LoopOf, start_loops, stopped_within
+from sublim.core.messages import decode_request
+from sublim.core.model import ErrorInfo, ExecutionRequest, TaskStatus, Update, WorkerInfo, utcnow
+from sublim.core.policy import (
     Failure,
     RetryPolicy,
     Verdict,
@@ -31,7 +27,11 @@ from sublim.policy import (
     verdict_for_failure,
     verdict_for_value,
 )
-from sublim.task import Task
+from sublim.core.task import Task
+from sublim.errors import BrokerError, InvalidInput
+from sublim.executor.control import Control
+from sublim.executor.pools import Outcome, Pool
+from sublim.executor.reporter import Reporter
 
 log = logging.getLogger("sublim.executor")
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Self
 
-from sublim.backends import broker_from_url
 from sublim.broker.base import Broker
 from sublim.config import Settings
+from sublim.core.backends import broker_from_url
+from sublim.core.task import Task
 from sublim.errors import ConfigError
 from sublim.executor.attempt import Consumer
 from sublim.executor.node import ExecutionNode
-from sublim.task import Task
 
 
 class ExecutionNodeBuilder:

@@ -17,9 +17,9 @@ from collections import OrderedDict
 from typing import Protocol
 
 from sublim.broker.base import Broker
+from sublim.core.ids import new_ulid
+from sublim.core.messages import ClaimAnswers, ControlMessage, decode_control
 from sublim.errors import InvalidInput
-from sublim.ids import new_ulid
-from sublim.messages import ClaimAnswers, ControlMessage, decode_control
 
 log = logging.getLogger("sublim.executor")
 

@@ -13,15 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sublim.broker.base import Broker, Delivery
+from sublim.core.loops import Loop, LoopOf, StartedLoops, start_loops
+from sublim.core.messages import control_topic
+from sublim.core.model import WorkerInfo
+from sublim.core.shutdown import stop_on_signals
+from sublim.core.task import PoolKind
 from sublim.executor.attempt import Attempt, AttemptContext, Consumer
 from sublim.executor.control import Control
 from sublim.executor.pools import Pool, make_pool
 from sublim.executor.reporter import Reporter
-from sublim.loops import Loop, LoopOf, StartedLoops, start_loops
-from sublim.messages import control_topic
-from sublim.model import WorkerInfo
-from sublim.shutdown import stop_on_signals
-from sublim.task import PoolKind
 
 log = logging.getLogger("sublim.executor")
 

@@ -12,8 +12,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from sublim.model import ErrorInfo
-from sublim.task import Fail, Retry, Task
+from sublim.core.model import ErrorInfo
+from sublim.core.task import Fail, Retry, Task
 
 WORKER_CRASHED = "WorkerCrashed"
 TIME_LIMIT_EXCEEDED = "TimeLimitExceeded"

@@ -26,6 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from sublim.core.task import PoolKind, Task
 from sublim.executor.outcome import (
     TASK_ERRORS,
     Outcome,
@@ -37,7 +38,6 @@ from sublim.executor.outcome import (
     time_limit_exceeded,
 )
 from sublim.executor.process_pool import ProcessPool
-from sublim.task import PoolKind, Task
 
 __all__ = ["AsyncPool", "Outcome", "Pool", "ProcessPool", "ThreadPool", "make_pool"]
 

@@ -27,6 +27,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 
+from sublim.core.model import ErrorInfo
+from sublim.core.task import PoolKind, Task
 from sublim.errors import SublimError
 from sublim.executor import process_worker
 from sublim.executor.outcome import (
@@ -39,8 +41,6 @@ from sublim.executor.outcome import (
     pool_closed,
     time_limit_exceeded,
 )
-from sublim.model import ErrorInfo
-from sublim.task import PoolKind, Task
 
 log = logging.getLogger("sublim.executor.pools")
 

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sublim.batching import Batcher, BatchFn
 from sublim.broker.base import Broker, Message, message_size
+from sublim.core.batching import Batcher, BatchFn
+from sublim.core.messages import update_message
+from sublim.core.model import Update
+from sublim.core.policy import too_large
 from sublim.errors import BrokerError
-from sublim.messages import update_message
-from sublim.model import Update
-from sublim.policy import too_large
 
 log = logging.getLogger("sublim.executor")
 

@@ -1,1 +1,3 @@
-"""Google Cloud: the Pub/Sub layout shared by the `pubsub://` broker and `sublim gcp provision`."""
+"""Google Cloud provisioning: `sublim gcp provision` creates the topics and subscriptions
+of a deployment up front (the `pubsub://` broker creates its layout itself at run time, through
+`sublim.engines.pubsub`)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from google.pubsub_v1 import PublisherAsyncClient, SubscriberAsyncClient
 
 from sublim.config import DEFAULT_UPDATES_TOPIC
-from sublim.gcp.pubsub_admin import (
+from sublim.engines.pubsub import (
     DEFAULT_ACK_DEADLINE,
     DEFAULT_MAX_DELIVERIES,
     PubSubAdmin,

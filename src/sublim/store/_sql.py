@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sublim.model import Event, Execution, ExecutionSummary, TaskRecord
+from sublim.core.model import Event, Execution, ExecutionSummary, TaskRecord
+from sublim.store._common import page_of
 from sublim.store._rows import (
     EXECUTION_COLUMNS,
     JSON_COLUMNS,
@@ -29,7 +30,6 @@ from sublim.store.base import (
     Page,
     TaskQuery,
 )
-from sublim.store.common import page_of
 
 Row = Sequence[Any]
 

@@ -1,7 +1,7 @@
 """The Store protocol: where tasks and executions are kept.
 
 A store offers atomic primitives; the rules of how an execution changes are the core's
-(`sublim.model`). `modify_executions` is the one read-modify-write primitive: the backend
+(`sublim.core.model`). `modify_executions` is the one read-modify-write primitive: the backend
 loads the executions, calls the core's function on each, and writes back every applied change
 (the new row and its new events) in one transaction, so that concurrent writers never lose
 an update.
@@ -17,8 +17,8 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 from pydantic import Field, field_validator
 
 from sublim.broker.base import Broker, Message
-from sublim.caps import check_label_filters, check_labels
-from sublim.model import Change, Execution, Model, TaskRecord, TaskStatus
+from sublim.core.caps import check_label_filters, check_labels
+from sublim.core.model import Change, Execution, Model, TaskRecord, TaskStatus
 
 T = TypeVar("T")
 
@@ -117,7 +117,7 @@ class TaskPatch(Model):
 
 
 #: What `modify_executions` applies to each execution. The core passes only the named,
-#: serializable modifiers of `sublim.modifiers` (each one is a `ModifyFn`): a remote store
+#: serializable modifiers of `sublim.core.modifiers` (each one is a `ModifyFn`): a remote store
 #: sends those by name in one round trip; any other callable still works everywhere, and a
 #: remote store applies it by optimistic read, compare and write (see `sublim.store.remote`).
 ModifyFn = Callable[[Execution], Change]

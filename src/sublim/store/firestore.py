@@ -1,9 +1,9 @@
 """The Firestore store: `firestore://PROJECT[/DATABASE]` (extra `sublim[gcp]`).
 
 Tasks and executions are documents; each execution's event log is a subcollection of one
-document per event (layout: `sublim.store.firestore_docs`). Lists are Firestore queries
+document per event (layout: `sublim.store._firestore_docs`). Lists are Firestore queries
 ordered by id, newest first, paged with `start_after` cursors
-(`sublim.store.firestore_queries`).
+(`sublim.store._firestore_queries`).
 
 Writes use **preconditions, not transactions**: `modify_executions` reads the documents,
 lets the core's function decide, and commits every change in one batch whose writes carry
@@ -36,18 +36,17 @@ from google.cloud.firestore_v1.async_query import AsyncQuery
 from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import BaseQuery, FieldFilter
 
+from sublim.core.ids import check_ulid
+from sublim.core.model import Change, Event, Execution, TaskRecord, TaskStatus
 from sublim.errors import AlreadyExists, ConfigError, ExecutionNotFound, StoreError, TaskNotFound
-from sublim.ids import check_ulid
-from sublim.model import Change, Event, Execution, TaskRecord, TaskStatus
-from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
-from sublim.store.common import (
+from sublim.store._common import (
     apply_in_order,
     execution_matches,
     page_of,
     patched,
     task_matches,
 )
-from sublim.store.firestore_docs import (
+from sublim.store._firestore_docs import (
     EVENTS,
     EXECUTIONS,
     TASKS,
@@ -62,12 +61,13 @@ from sublim.store.firestore_docs import (
     task_from_doc,
     task_patch_fields,
 )
-from sublim.store.firestore_queries import (
+from sublim.store._firestore_queries import (
     IndexShape,
     QueryPlan,
     execution_plan,
     task_plan,
 )
+from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
 
 P = ParamSpec("P")
 T = TypeVar("T")

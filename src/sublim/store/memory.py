@@ -8,17 +8,9 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
+from sublim.core.model import Change, Event, Execution, Model, TaskRecord
 from sublim.errors import AlreadyExists, ConfigError, ExecutionNotFound, TaskNotFound
-from sublim.model import Change, Event, Execution, Model, TaskRecord
-from sublim.store.base import (
-    ExecutionQuery,
-    ModifyFn,
-    Page,
-    StoreStats,
-    TaskPatch,
-    TaskQuery,
-)
-from sublim.store.common import (
+from sublim.store._common import (
     apply_in_order,
     below_cursor,
     execution_matches,
@@ -27,6 +19,14 @@ from sublim.store.common import (
     past_cursor,
     patched,
     task_matches,
+)
+from sublim.store.base import (
+    ExecutionQuery,
+    ModifyFn,
+    Page,
+    StoreStats,
+    TaskPatch,
+    TaskQuery,
 )
 
 M = TypeVar("M", bound=Model)

@@ -21,15 +21,15 @@ from typing import Any
 
 import asyncpg
 
-from sublim import pg_db
 from sublim.broker.base import Broker, Message
+from sublim.core.model import Change, Execution, TaskRecord, TaskStatus
+from sublim.engines import postgres as pg_db
 from sublim.errors import ExecutionNotFound, StoreError, TaskNotFound
-from sublim.model import Change, Execution, TaskRecord, TaskStatus
+from sublim.store._common import apply_in_order, page_of, patched
+from sublim.store._postgres_rows import MUTABLE_EXECUTION_COLUMNS, POSTGRES, types_of
 from sublim.store._rows import EXECUTION_COLUMNS, TASK_COLUMNS
 from sublim.store._sql import EVENT_COLUMNS, SELECT_TASKS, names
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
-from sublim.store.common import apply_in_order, page_of, patched
-from sublim.store.postgres_rows import MUTABLE_EXECUTION_COLUMNS, POSTGRES, types_of
 
 POOL_SIZE = 10
 

@@ -1,7 +1,7 @@
 """`grpc://host:port` and `grpcs://host:port`: a store that is a remote `sublim datastore`.
 
 Every Store method is one RPC. `modify_executions` sends the core's named modifiers
-(`sublim.modifiers`) in one round trip; any other function runs here, by optimistic
+(`sublim.core.modifiers`) in one round trip; any other function runs here, by optimistic
 concurrency: read the executions, apply the function, and write the changes only if no one
 changed the executions meanwhile (else read again).
 
@@ -27,16 +27,16 @@ from urllib.parse import parse_qs, urlsplit
 import grpc
 
 from sublim.config import Settings
+from sublim.core.model import Change, Execution, TaskRecord
+from sublim.core.modifiers import Modifier
 from sublim.datastore import codec
 from sublim.datastore import datastore_pb2 as pb
 from sublim.datastore import datastore_pb2_grpc as pb_grpc
 from sublim.datastore.auth import ClientAuth
 from sublim.datastore.wire_errors import StaleRead, error_of
 from sublim.errors import ConfigError, StoreError
-from sublim.model import Change, Execution, TaskRecord
-from sublim.modifiers import Modifier
+from sublim.store._common import planned_steps
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
-from sublim.store.common import planned_steps
 
 DEFAULT_PORT = 50051
 DEFAULT_TIMEOUT = 30.0

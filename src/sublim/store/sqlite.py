@@ -14,14 +14,21 @@ from contextlib import contextmanager
 from itertools import count
 from typing import Any, ParamSpec, TypeVar
 
+from sublim.core.model import Change, Execution, TaskRecord, TaskStatus
+from sublim.engines.sqlite import (
+    DbThread,
+    Migration,
+    connect,
+    migrate,
+    path_from_url,
+    write_transaction,
+)
 from sublim.errors import AlreadyExists, ExecutionNotFound, StoreError, TaskNotFound
-from sublim.model import Change, Execution, TaskRecord, TaskStatus
-from sublim.sqlite_db import DbThread, Migration, connect, migrate, path_from_url, write_transaction
+from sublim.store._common import apply_in_order, patched
 from sublim.store._rows import EXECUTION_COLUMNS, TASK_COLUMNS, to_json_text
 from sublim.store._sql import EVENT_COLUMNS, SELECT_EXECUTIONS, SELECT_TASKS, names
+from sublim.store._sqlite_rows import SQLITE, label_rows, to_epoch
 from sublim.store.base import ExecutionQuery, ModifyFn, Page, StoreStats, TaskPatch, TaskQuery
-from sublim.store.common import apply_in_order, patched
-from sublim.store.sqlite_rows import SQLITE, label_rows, to_epoch
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -7,7 +7,7 @@ asks, oldest first; pages follow `start_after` cursors.
 
 The plan sends Firestore the filters an index can serve (equalities, one `in`, one
 `array-contains`) and leaves the rest (further labels, time ranges) to the store, which
-checks every filter on each document it reads (`sublim.store.common`). Time ranges stay out
+checks every filter on each document it reads (`sublim.store._common`). Time ranges stay out
 of the query on purpose: an inequality on a field makes Firestore order by that field first,
 which would break id order and id cursors.
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sublim.store._firestore_docs import EXECUTIONS, TASKS, label_pair
 from sublim.store.base import ExecutionQuery, TaskQuery
-from sublim.store.firestore_docs import EXECUTIONS, TASKS, label_pair
 
 Operator = Literal["==", "in", "array_contains"]
 

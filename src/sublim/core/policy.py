@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sublim.errors import MessageTooLarge
-from sublim.model import (
+from sublim.core.model import (
     TERMINAL,
     Change,
     ErrorInfo,
@@ -24,7 +23,8 @@ from sublim.model import (
     Update,
     transition,
 )
-from sublim.task import Task
+from sublim.core.task import Task
+from sublim.errors import MessageTooLarge
 
 S = TaskStatus
 

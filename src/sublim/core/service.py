@@ -16,20 +16,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sublim.backends import broker_from_url, store_from_url
-from sublim.batching import Batcher
 from sublim.broker.base import Broker, Delivery, Message, check_fits, check_name, message_size
-from sublim.caps import check_depends_on, check_labels
 from sublim.config import Settings
-from sublim.errors import (
-    ExecutionNotFound,
-    IllegalTransition,
-    InvalidInput,
-)
-from sublim.feed import ChangeFeed
-from sublim.holds import Holds, judge_dependencies
-from sublim.loops import Sweeper, UpdatesConsumer
-from sublim.messages import (
+from sublim.core.backends import broker_from_url, store_from_url
+from sublim.core.batching import Batcher
+from sublim.core.caps import check_depends_on, check_labels
+from sublim.core.feed import ChangeFeed
+from sublim.core.holds import Holds, judge_dependencies
+from sublim.core.loops import Sweeper, UpdatesConsumer
+from sublim.core.messages import (
     ClaimAnswers,
     ControlMessage,
     control_message,
@@ -38,7 +33,7 @@ from sublim.messages import (
     request_key,
     request_message,
 )
-from sublim.model import (
+from sublim.core.model import (
     Change,
     Event,
     Execution,
@@ -49,15 +44,20 @@ from sublim.model import (
     holds_claim,
     utcnow,
 )
-from sublim.modifiers import (
+from sublim.core.modifiers import (
     ApplyUpdates,
     Cancel,
     ClaimUnpublished,
     MarkDispatched,
     MarkLostIfSilent,
 )
-from sublim.modifiers import fold_updates as fold_updates  # re-exported: its former home
-from sublim.policy import next_update_of, too_large
+from sublim.core.modifiers import fold_updates as fold_updates  # re-exported: its former home
+from sublim.core.policy import next_update_of, too_large
+from sublim.errors import (
+    ExecutionNotFound,
+    IllegalTransition,
+    InvalidInput,
+)
 from sublim.store.base import (
     ExecutionQuery,
     ModifyFn,
@@ -194,7 +194,7 @@ class Service:
         """Record a new execution of a task and publish it (Initialized → ReadyForDispatch →
         Dispatched). If the process dies between the record and the publish, the sweeper
         publishes it later: a committed execution is never lost. With `depends_on`, it waits
-        Blocked until those executions pass (see `sublim.holds`). `MessageTooLarge` when
+        Blocked until those executions pass (see `sublim.core.holds`). `MessageTooLarge` when
         the broker would refuse its request, before anything is stored."""
         check_depends_on(depends_on)
         task = await self.store.get_task(task_id)

@@ -15,7 +15,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
-from sublim.model import Change, Execution, Model, TaskRecord, utcnow
+from sublim.core.model import Change, Execution, Model, TaskRecord, utcnow
 from sublim.store.base import (
     EXECUTION_FILTERS,
     TASK_FILTERS,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from sublim.errors import BackendError
 
 if TYPE_CHECKING:
-    from sublim.service import Service
+    from sublim.core.service import Service
 
 log = logging.getLogger("sublim.loops")
 

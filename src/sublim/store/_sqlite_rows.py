@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sublim.model import TaskRecord
+from sublim.core.model import TaskRecord
 from sublim.store._sql import PARAM, Dialect, Where
 
 

@@ -18,9 +18,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sublim.core.model import Change, Execution, TaskStatus
+from sublim.core.modifiers import CancelBlocked, Unblock
 from sublim.errors import ExecutionNotFound, InvalidInput
-from sublim.model import Change, Execution, TaskStatus
-from sublim.modifiers import CancelBlocked, Unblock
 from sublim.store.base import ExecutionQuery, ModifyFn, Store
 
 log = logging.getLogger("sublim.service")

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 from sublim.broker.base import Broker
 from sublim.config import Settings
+from sublim.core.redaction import redact
 from sublim.errors import ConfigError
-from sublim.redaction import redact
 from sublim.store.base import Store
 
 

@@ -7,9 +7,9 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import Field, TypeAdapter, ValidationError
 
 from sublim.broker.base import Message
+from sublim.core.ids import check_ulid
+from sublim.core.model import ExecutionRequest, Model, Update
 from sublim.errors import InvalidInput
-from sublim.ids import check_ulid
-from sublim.model import ExecutionRequest, Model, Update
 
 M = TypeVar("M", bound=Model)
 

@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Message
+from sublim.core.redaction import redact
 from sublim.errors import AlreadyExists, BackendError, ConfigError, SublimError
-from sublim.redaction import redact
 
 log = logging.getLogger("sublim.postgres")
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sublim.ids import new_ulid
+from sublim.core.ids import new_ulid
 
 log = logging.getLogger("sublim.model")
 
@@ -277,9 +277,9 @@ def transition(
 
 
 def _lost(execution: Execution, reason: str, *, at: datetime | None = None) -> Change:
-    """`sublim.policy.lost_attempt` (Incomplete, or Error for a poison task). The policy
+    """`sublim.core.policy.lost_attempt` (Incomplete, or Error for a poison task). The policy
     builds on this module's types, so it is imported when first asked, not at the top."""
-    from sublim.policy import lost_attempt
+    from sublim.core.policy import lost_attempt
 
     return lost_attempt(execution, reason, at=at)
 

@@ -4,7 +4,7 @@
 core never passes an arbitrary function there: it passes one of these frozen dataclasses,
 which are callables (a `ModifyFn`) *and* plain data. Plain data can cross a process boundary,
 so a remote store (`grpc://`) sends the modifier by name and the datastore applies it next
-to the database, in one round trip, with the same pure functions of `sublim.model`.
+to the database, in one round trip, with the same pure functions of `sublim.core.model`.
 
 A new kind of change is one more dataclass here, and one more case in the datastore's codec.
 """
@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sublim.model import (
+from sublim.core.model import (
     Change,
     Event,
     Execution,
@@ -25,7 +25,7 @@ from sublim.model import (
     apply_update,
     transition,
 )
-from sublim.policy import lost_attempt
+from sublim.core.policy import lost_attempt
 
 S = TaskStatus
 

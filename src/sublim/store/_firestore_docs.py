@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sublim.model import Event, Execution, ExecutionSummary, TaskRecord
+from sublim.core.model import Event, Execution, ExecutionSummary, TaskRecord
 from sublim.store._rows import (
     JSON_COLUMNS,
     SUMMARY_COLUMNS,

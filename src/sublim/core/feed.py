@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from sublim.model import Change, Execution
+from sublim.core.model import Change, Execution
 
 ChangeListener = Callable[[Change], None]
 
