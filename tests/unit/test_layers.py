@@ -60,6 +60,8 @@ PLUMBING = (
     "sublim.store._common",
     "sublim.store._rows",
     "sublim.store._sql",
+    "sublim.broker._base",
+    "sublim.broker._leases",
     "sublim.broker._shared",
     "sublim.datastore",
     "sublim.datastore.auth",

@@ -55,7 +55,9 @@ from sublim.broker._amqp_layout import (
     subscription_arguments,
     topic_in_conflict,
 )
-from sublim.broker._shared import BaseBroker, Claim, LeaseTable, Signal, make_receipt, parse_receipt
+from sublim.broker._base import BaseBroker, not_open
+from sublim.broker._leases import LeaseTable, spawn
+from sublim.broker._shared import Claim, Signal, make_receipt, parse_receipt
 from sublim.broker.base import EPHEMERAL_IDLE_SECONDS, Delivery, Message
 from sublim.config import Settings
 from sublim.errors import BrokerError, Conflict
@@ -310,7 +312,7 @@ class AmqpBroker(BaseBroker):
 
     def _connected(self) -> AbstractRobustConnection:
         if self._connection is None:
-            raise shared.not_open()
+            raise not_open()
         return self._connection
 
     async def _through_outages(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
@@ -572,4 +574,4 @@ class AmqpBroker(BaseBroker):
     def _requeue_now(self, held: _Held) -> None:
         """A lease passed: the message goes back to its queue (unless its channel did)."""
         if held.alive():
-            shared.spawn(self._requeues, _settle(held.message.nack(requeue=True)))
+            spawn(self._requeues, _settle(held.message.nack(requeue=True)))

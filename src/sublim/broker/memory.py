@@ -15,7 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sublim.broker import _shared as shared
-from sublim.broker._shared import BaseBroker, Claim, make_receipt, parse_numeric_receipt
+from sublim.broker._base import BaseBroker
+from sublim.broker._shared import Claim, make_receipt, parse_numeric_receipt
 from sublim.broker.base import (
     DEFAULT_DEDUPE_WINDOW_SECONDS,
     EMBEDDED_MAX_MESSAGE_BYTES,

@@ -51,14 +51,9 @@ from nats.js.api import (
 from nats.js.kv import KeyValue
 
 from sublim.broker import _shared as shared
-from sublim.broker._shared import (
-    BaseBroker,
-    Claim,
-    KeptLease,
-    LeaseTable,
-    make_receipt,
-    parse_receipt,
-)
+from sublim.broker._base import BaseBroker, not_open
+from sublim.broker._leases import KeptLease, LeaseTable, spawn
+from sublim.broker._shared import Claim, make_receipt, parse_receipt
 from sublim.broker.base import (
     DEFAULT_DEDUPE_WINDOW_SECONDS,
     ENVELOPE_RESERVE_BYTES,
@@ -551,18 +546,18 @@ class NatsBroker(BaseBroker):
 
     def _nak_now(self, msg: Msg) -> None:
         """A lease passed: JetStream redelivers the message at once."""
-        shared.spawn(self._tasks, _quietly(msg.nak, "nak a delivery whose lease passed"))
+        spawn(self._tasks, _quietly(msg.nak, "nak a delivery whose lease passed"))
 
     def _keep_alive(self, receipt: str, msg: Msg, _left: float) -> None:
         """A lease outlives a third of AckWait: an in-progress ack starts AckWait again."""
-        shared.spawn(self._tasks, _quietly(msg.in_progress, "extend a delivery's AckWait"))
+        spawn(self._tasks, _quietly(msg.in_progress, "extend a delivery's AckWait"))
         self._leases.renewed(receipt)
 
     # -- calls -----------------------------------------------------------------------------
 
     def _open_connection(self) -> Client:
         if self._connection is None:
-            raise shared.not_open()
+            raise not_open()
         return self._connection
 
     def _open_jetstream(self) -> JetStreamContext:

@@ -38,7 +38,8 @@ from collections.abc import Sequence
 import asyncpg
 
 from sublim.broker import _shared as shared
-from sublim.broker._shared import BaseBroker, Claim, Signals, make_receipt
+from sublim.broker._base import BaseBroker
+from sublim.broker._shared import Claim, Signals, make_receipt
 from sublim.broker.base import (
     DEFAULT_DEDUPE_WINDOW_SECONDS,
     EMBEDDED_MAX_MESSAGE_BYTES,

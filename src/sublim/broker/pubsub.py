@@ -44,7 +44,9 @@ from google.pubsub_v1.services.subscriber.transports.grpc_asyncio import (
 from google.pubsub_v1.types import PubsubMessage, PullRequest, ReceivedMessage, Subscription
 
 from sublim.broker import _shared as shared
-from sublim.broker._shared import BaseBroker, Claim, LeaseTable, make_receipt, parse_receipt
+from sublim.broker._base import BaseBroker, not_open
+from sublim.broker._leases import LeaseTable, spawn
+from sublim.broker._shared import Claim, make_receipt, parse_receipt
 from sublim.broker.base import ENVELOPE_RESERVE_BYTES, Delivery, Message
 from sublim.config import DEFAULT_UPDATES_TOPIC, Settings
 from sublim.core.batching import Batcher
@@ -307,7 +309,7 @@ class PubSubBroker(BaseBroker):
 
     def _clients(self) -> tuple[PublisherAsyncClient, SubscriberAsyncClient]:
         if self._publisher is None or self._subscriber is None:
-            raise shared.not_open()
+            raise not_open()
         return self._publisher, self._subscriber
 
     def _admin(self) -> PubSubAdmin:
@@ -559,7 +561,7 @@ class PubSubBroker(BaseBroker):
         if not modacks:
             return []
         if self._modacks is None:
-            raise shared.not_open()
+            raise not_open()
         return list(await asyncio.gather(*(self._modacks.submit(m) for m in modacks)))
 
     async def _modack_batch(self, modacks: Sequence[Modack]) -> list[str]:
@@ -618,7 +620,7 @@ class PubSubBroker(BaseBroker):
         if self._modacks is None:  # closed: Pub/Sub's deadlines take over
             work.close()
             return
-        shared.spawn(self._tasks, work)
+        spawn(self._tasks, work)
 
     # -- calls -----------------------------------------------------------------------------
 

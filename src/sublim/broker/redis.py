@@ -31,7 +31,8 @@ from redis.commands.core import AsyncScript
 
 from sublim.broker import _redis_lua as lua
 from sublim.broker import _shared as shared
-from sublim.broker._shared import BaseBroker, Claim, make_receipt, parse_receipt
+from sublim.broker._base import BaseBroker, not_open
+from sublim.broker._shared import Claim, make_receipt, parse_receipt
 from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Delivery, Message
 from sublim.errors import BrokerError, InvalidInput
 
@@ -341,7 +342,7 @@ class RedisBroker(BaseBroker):
 
     def _connected(self) -> Redis:
         if self._client is None:
-            raise shared.not_open()
+            raise not_open()
         return self._client
 
     async def _call(self, call: Awaitable[T]) -> T:

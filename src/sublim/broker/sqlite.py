@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from sublim.broker import _shared as shared
-from sublim.broker._shared import BaseBroker, Claim, parse_numeric_receipt
+from sublim.broker._base import BaseBroker, not_open
+from sublim.broker._shared import Claim, parse_numeric_receipt
 from sublim.broker.base import (
     DEFAULT_DEDUPE_WINDOW_SECONDS,
     EMBEDDED_MAX_MESSAGE_BYTES,
@@ -349,7 +350,7 @@ class SqliteBroker(BaseBroker):
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         """Run `fn(connection, *args)` on the database thread, translating sqlite3 errors."""
         if self._db is None:
-            raise shared.not_open()
+            raise not_open()
         try:
             return await self._db.run(fn, self._conn, *args)
         except sqlite3.Error as exc:
