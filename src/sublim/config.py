@@ -27,6 +27,10 @@ def _env(name: str, *original: str) -> AliasChoices:
     return AliasChoices(f"SUBLIM_{name.upper()}", *original, name)
 
 
+#: The event loop of the serving commands (`sublim.core.runner`).
+EventLoopKind = Literal["auto", "uvloop", "asyncio"]
+
+
 class Settings(BaseSettings):
     """Every option of every Subliminal process, with its environment variable."""
 
@@ -282,6 +286,12 @@ class Settings(BaseSettings):
         validation_alias=_env("event_stream_poll_seconds"),
         description="how often an event stream re-reads the store, for changes recorded by another "
         "process (another API replica); changes made in this process arrive at once",
+    )
+    event_loop: EventLoopKind = Field(
+        "auto",
+        validation_alias=_env("event_loop"),
+        description="event loop of the serving commands and ExecutionNode.run: uvloop where "
+        "installed (auto; it comes with sublim on Linux and macOS), or the standard asyncio loop",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("log_level", "LOG_LEVEL"), description="log level"

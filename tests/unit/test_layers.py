@@ -43,6 +43,7 @@ CORE = (
     "sublim.core.modifiers",
     "sublim.core.policy",
     "sublim.core.redaction",
+    "sublim.core.runner",
     "sublim.core.service",
     "sublim.core.shutdown",
     "sublim.core.task",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from rich.markup import escape
 
 from sublim.cli import executions, gcp, tasks
 from sublim.config import DEFAULT_URL, Settings, load_settings
+from sublim.core import runner
 from sublim.core.redaction import RedactingFilter, redact
 from sublim.errors import SublimError
 
@@ -76,9 +76,9 @@ def _settings(config: Path | None, **flags: Any) -> Settings:
     return settings
 
 
-def _run(coro: Any) -> None:
+def _run(coro: Any, settings: Settings) -> None:
     try:
-        asyncio.run(coro)
+        runner.run(coro, settings.event_loop)
     except SublimError as exc:
         raise _failed(exc) from exc
     except KeyboardInterrupt:
@@ -102,7 +102,7 @@ def up(
     from sublim.cli.serve import serve_up  # lazily: the people's commands need no server
 
     settings = _settings(config, store_url=store, broker_url=broker, host=host, port=port)
-    _run(serve_up(settings, executor, demo=demo))
+    _run(serve_up(settings, executor, demo=demo), settings)
 
 
 @app.command()
@@ -117,7 +117,7 @@ def api(
     from sublim.cli.serve import serve_api
 
     settings = _settings(config, store_url=store, broker_url=broker, host=host, port=port)
-    _run(serve_api(settings))
+    _run(serve_api(settings), settings)
 
 
 @app.command("executor")
@@ -129,12 +129,12 @@ def executor_command(
     """Run a user's execution node until SIGTERM/SIGINT (then drain gracefully)."""
     from sublim.cli.serve import load_node, serve_executor
 
-    _settings(config, broker_url=broker)  # validates the settings and sets up logging
+    settings = _settings(config, broker_url=broker)  # validated; logging set up
     try:
         loaded = load_node(node, broker)
     except SublimError as exc:
         raise _failed(exc) from exc
-    _run(serve_executor(loaded))
+    _run(serve_executor(loaded), settings)
 
 
 @app.command()
@@ -177,4 +177,4 @@ def datastore(
         datastore_tls_key=tls_key,
         datastore_tls_ca=tls_ca,
     )
-    _run(run_datastore(settings))
+    _run(run_datastore(settings), settings)

@@ -73,4 +73,5 @@ class ExecutionNodeBuilder:
             cancel_grace_seconds=self.settings.cancel_grace_seconds,
             name=self.name,
             owns_broker=isinstance(self.broker, str),
+            event_loop=self.settings.event_loop,
         )

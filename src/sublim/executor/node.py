@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sublim.broker.base import Broker, Delivery
+from sublim.config import EventLoopKind
+from sublim.core import runner
 from sublim.core.loops import Loop, LoopOf, StartedLoops, start_loops
 from sublim.core.messages import control_topic
 from sublim.core.model import WorkerInfo
@@ -185,8 +187,10 @@ class ExecutionNode:
         cancel_grace_seconds: float = 5.0,
         name: str | None = None,
         owns_broker: bool = True,
+        event_loop: EventLoopKind = "auto",
     ) -> None:
         self.broker = broker
+        self.event_loop: EventLoopKind = event_loop
         self.owns_broker = owns_broker
         self.consumers = list(consumers)
         self.workers = workers
@@ -207,8 +211,9 @@ class ExecutionNode:
         self.owns_broker = owned
 
     def run(self) -> None:
-        """Run until SIGTERM or SIGINT, then drain gracefully. Blocks."""
-        asyncio.run(self._run_with_signals())
+        """Run until SIGTERM or SIGINT, then drain gracefully. Blocks. The event loop is the
+        one the settings' `event_loop` names (uvloop where installed)."""
+        runner.run(self._run_with_signals(), self.event_loop)
 
     async def _run_with_signals(self) -> None:
         await self.serve(stop_on_signals())
