@@ -117,7 +117,7 @@ class Service:
         self._publishing: set[str] = set()
         self.feed = ChangeFeed()
         self._enqueuer: Batcher[Execution, Execution] = Batcher(
-            self._dispatch_batch, name="enqueue"
+            self._dispatch_batch, max_batch=MAX_TASKS_PER_CALL, name="enqueue"
         )
         self._recorder: Batcher[Update, Change | None] = Batcher(self._record_batch, name="record")
         #: The store, when it can record executions and publish them in one transaction.
