@@ -92,6 +92,38 @@ async def test_creating_a_task_whose_id_is_taken_raises_already_exists(store: St
     assert (await store.get_task(task.id)).name == task.name
 
 
+async def test_tasks_created_in_one_call_are_returned_in_order_and_can_be_read_back(
+    store: Store,
+) -> None:
+    tasks = [a_task(name=f"task {i}", labels={"i": str(i)}) for i in range(5)]
+    created = await store.create_tasks(tasks)
+    assert created == tasks
+    assert [await store.get_task(task.id) for task in tasks] == tasks
+    assert await listed_task_ids(store, labels={"i": "3"}) == {tasks[3].id}
+
+
+async def test_creating_no_tasks_creates_nothing(store: Store) -> None:
+    assert await store.create_tasks([]) == []
+    assert await listed_task_ids(store) == set()
+
+
+async def test_creating_tasks_of_which_one_id_is_taken_creates_none_of_them(
+    store: Store,
+) -> None:
+    taken = await stored_task(store)
+    fresh = a_task(name="fresh")
+    with pytest.raises(AlreadyExists):
+        await store.create_tasks([fresh, a_task(id=taken.id, name="another")])
+    assert await listed_task_ids(store) == {taken.id}
+
+
+async def test_creating_tasks_that_repeat_an_id_creates_none_of_them(store: Store) -> None:
+    task = a_task()
+    with pytest.raises(AlreadyExists):
+        await store.create_tasks([task, a_task(id=task.id, name="twin")])
+    assert await listed_task_ids(store) == set()
+
+
 async def test_reading_a_missing_task_raises_task_not_found(store: Store) -> None:
     with pytest.raises(TaskNotFound):
         await store.get_task("01HZZZZZZZZZZZZZZZZZZZZZZZ")

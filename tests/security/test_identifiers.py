@@ -218,6 +218,7 @@ def grpc_calls(bad: str) -> dict[str, tuple[str, Any]]:
         "DeleteTask": ("DeleteTask", pb.TaskId(id=bad)),
         "UpdateTask": ("UpdateTask", pb.UpdateTaskRequest(task_id=bad, patch=pb.TaskPatch())),
         "CreateTask": ("CreateTask", pb.Task(id=bad, name="t", topic="T")),
+        "CreateTasks": ("CreateTasks", pb.Tasks(items=[pb.Task(id=bad, name="t", topic="T")])),
         "CreateExecution": ("CreateExecutions", an_execution(bad, new_ulid())),
         "CreateExecution-task": ("CreateExecutions", an_execution(new_ulid(), bad)),
         "GetExecution": ("GetExecution", pb.ExecutionId(id=bad)),

@@ -19,7 +19,9 @@ from sublim.api.deps import (
 from sublim.api.ids import TaskIdPath
 from sublim.api.schemas import (
     CreatedTask,
+    CreatedTasks,
     CreateTask,
+    CreateTasks,
     EnqueueExecution,
     ExecutionList,
     ExecutionOut,
@@ -28,7 +30,8 @@ from sublim.api.schemas import (
     TaskOut,
 )
 from sublim.core.caps import MAX_LABEL_FILTERS
-from sublim.core.model import TaskStatus
+from sublim.core.model import Execution, TaskRecord, TaskStatus
+from sublim.core.service import TaskSpec
 from sublim.errors import InvalidInput
 from sublim.store.base import TaskPatch, TaskQuery
 
@@ -65,13 +68,45 @@ async def create_task(
             execute=body.execute,
             max_attempts=body.max_attempts,
         )
-        created = CreatedTask(
-            **TaskOut.of(task).model_dump(),
-            execution=ExecutionOut.of(execution) if execution else None,
-        )
-        return 201, created.model_dump(mode="json")
+        return 201, _created(task, execution).model_dump(mode="json")
 
     return await idempotent(request, idempotency_key, body.model_dump_json(), produce)
+
+
+@router.post(
+    ":batch",
+    status_code=201,
+    response_model=CreatedTasks,
+    responses=problems(400, 413, 422, 503),
+)
+async def create_tasks(
+    body: CreateTasks,
+    request: Request,
+    service: ServiceDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Create up to 1000 tasks in one call, each as `POST /v1/tasks` does; the answer lists
+    them in the order given. Every task is checked first: if one is invalid (422) or its
+    execution too large for the broker (413), the error names its index (`tasks[i]`) and
+    no task is created."""
+
+    async def produce() -> tuple[int, Any]:
+        specs = [
+            TaskSpec(t.topic, t.payload, t.name, t.labels, t.execute, t.max_attempts)
+            for t in body.tasks
+        ]
+        created = await service.create_tasks(specs)
+        items = [_created(task, execution) for task, execution in created]
+        return 201, CreatedTasks(items=items).model_dump(mode="json")
+
+    return await idempotent(request, idempotency_key, body.model_dump_json(), produce)
+
+
+def _created(task: TaskRecord, execution: Execution | None) -> CreatedTask:
+    return CreatedTask(
+        **TaskOut.of(task).model_dump(),
+        execution=ExecutionOut.of(execution) if execution else None,
+    )
 
 
 @router.get("", response_model=TaskList, responses=problems(422, 503))

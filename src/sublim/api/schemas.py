@@ -19,6 +19,7 @@ from sublim.core.model import (
     TaskStatus,
     WorkerInfo,
 )
+from sublim.core.service import MAX_TASKS_PER_CALL
 from sublim.errors import InvalidInput
 from sublim.store.base import Page
 
@@ -64,6 +65,13 @@ class CreateTask(Body):
     labels: Labels = Field(default_factory=dict)
     execute: bool = False
     max_attempts: MaxAttempts | None = None
+
+
+class CreateTasks(Body):
+    """`POST /v1/tasks:batch`: up to `MAX_TASKS_PER_CALL` tasks, each as `POST /v1/tasks`
+    takes it."""
+
+    tasks: list[CreateTask] = Field(min_length=1, max_length=MAX_TASKS_PER_CALL)
 
 
 class PatchTask(Body):
@@ -148,6 +156,12 @@ class CreatedTask(TaskOut):
     """A new task; with `execute: true`, also the execution that was enqueued."""
 
     execution: ExecutionOut | None = None
+
+
+class CreatedTasks(BaseModel):
+    """The tasks of `POST /v1/tasks:batch`, in the order of the request."""
+
+    items: list[CreatedTask]
 
 
 class TaskList(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
@@ -106,6 +106,19 @@ class AsyncClient:
                 idempotency_key=idempotency_key,
             )
         )
+
+    async def create_tasks(
+        self,
+        tasks: Sequence[Mapping[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[CreatedTask]:
+        """Create up to 1000 tasks in one call (`POST /v1/tasks:batch`); each task is a
+        mapping of `create_task`'s arguments: `topic`, and optionally `payload`, `name`,
+        `labels`, `execute`, `max_attempts`. Returns them in the order given. Every task is
+        checked first: if one is invalid, none is created (`ApiInvalidInput`, naming its
+        index as `tasks[i]`)."""
+        return await self._send(_wire.create_tasks(tasks, idempotency_key=idempotency_key))
 
     async def get_task(self, task_id: str) -> TaskRecord:
         """The task; `ApiTaskNotFound` when there is none."""

@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sublim.broker.base import Broker, Delivery, Message, check_fits, check_name, message_size
 from sublim.config import Settings
@@ -57,6 +57,7 @@ from sublim.errors import (
     ExecutionNotFound,
     IllegalTransition,
     InvalidInput,
+    MessageTooLarge,
 )
 from sublim.store.base import (
     ExecutionQuery,
@@ -71,6 +72,7 @@ from sublim.store.base import (
 log = logging.getLogger("sublim.service")
 
 S = TaskStatus
+T = TypeVar("T")
 
 
 #: The Dispatched event of an execution whose request a sweeper found already on the broker.
@@ -79,6 +81,22 @@ ALREADY_HELD = "its request was already on the broker (its publisher died before
 
 def default_subscription(topic: str) -> str:
     return f"{topic}-sub"
+
+
+#: The most tasks one `create_tasks` call takes (and `POST /v1/tasks:batch`).
+MAX_TASKS_PER_CALL = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One task of `Service.create_tasks`: the arguments of `Service.create_task`."""
+
+    topic: str
+    payload: dict[str, Any] | None = None
+    name: str | None = None
+    labels: dict[str, str] | None = None
+    execute: bool = False
+    max_attempts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +117,7 @@ class Service:
         self._publishing: set[str] = set()
         self.feed = ChangeFeed()
         self._enqueuer: Batcher[Execution, Execution] = Batcher(
-            self._dispatch_batch, name="enqueue"
+            self._dispatch_batch, max_batch=MAX_TASKS_PER_CALL, name="enqueue"
         )
         self._recorder: Batcher[Update, Change | None] = Batcher(self._record_batch, name="record")
         #: The store, when it can record executions and publish them in one transaction.
@@ -160,19 +178,55 @@ class Service:
         max_attempts: int | None = None,
     ) -> tuple[TaskRecord, Execution | None]:
         """Create a task; with `execute`, also enqueue its first execution."""
-        check_name("topic", topic)
-        task = TaskRecord(
-            name=name or topic, topic=topic, payload=payload or {}, labels=labels or {}
-        )
-        check_labels(task.labels)
-        first = self._new_execution(task, max_attempts) if execute else None
-        if first is not None:
-            self._check_fits(first)
+        spec = TaskSpec(topic, payload, name, labels, execute, max_attempts)
+        task, first = self._task_of(spec)
         task = await self.store.create_task(task)
         if first is None:
             return task, None
         execution = await self._enqueuer(first)
         return task.model_copy(update={"latest_execution": execution.summary()}), execution
+
+    async def create_tasks(
+        self, specs: Sequence[TaskSpec]
+    ) -> list[tuple[TaskRecord, Execution | None]]:
+        """Create tasks (at most `MAX_TASKS_PER_CALL`) in one store call, then enqueue the
+        first executions of those with `execute` together, on the path of every enqueue
+        (recorded ReadyForDispatch, published, marked Dispatched; or the same-database
+        outbox): a committed execution is never lost. Every spec is checked first: nothing
+        is stored if one is invalid (`InvalidInput`, or `MessageTooLarge`, naming its
+        index). Returns each task (with its latest execution) and its execution, in order."""
+        if len(specs) > MAX_TASKS_PER_CALL:
+            raise InvalidInput(f"{len(specs)} tasks: at most {MAX_TASKS_PER_CALL} per call")
+        prepared = [_at_index(index, self._task_of, spec) for index, spec in enumerate(specs)]
+        tasks = await self.store.create_tasks([task for task, _ in prepared])
+        firsts = [first for _, first in prepared if first is not None]
+        enqueued = await asyncio.gather(*(self._enqueuer.submit(first) for first in firsts))
+        executions = iter(enqueued)
+        created: list[tuple[TaskRecord, Execution | None]] = []
+        for task, (_, first) in zip(tasks, prepared, strict=True):
+            if first is None:
+                created.append((task, None))
+                continue
+            execution = next(executions)
+            summary = execution.summary()
+            created.append((task.model_copy(update={"latest_execution": summary}), execution))
+        return created
+
+    def _task_of(self, spec: TaskSpec) -> tuple[TaskRecord, Execution | None]:
+        """The task a spec asks for and, with `execute`, its first execution; checked
+        (`InvalidInput`, `MessageTooLarge`) before anything is stored."""
+        check_name("topic", spec.topic)
+        task = TaskRecord(
+            name=spec.name or spec.topic,
+            topic=spec.topic,
+            payload=spec.payload or {},
+            labels=spec.labels or {},
+        )
+        check_labels(task.labels)
+        first = self._new_execution(task, spec.max_attempts) if spec.execute else None
+        if first is not None:
+            self._check_fits(first)
+        return task, first
 
     async def get_task(self, task_id: str) -> TaskRecord:
         return await self.store.get_task(task_id)
@@ -499,6 +553,16 @@ class Service:
     async def run_sweeper(self, stop: asyncio.Event) -> None:
         """Sweep every `sweep_interval_seconds` until `stop` is set (the `Sweeper` loop)."""
         await Sweeper(self).run(stop)
+
+
+def _at_index(index: int, check: Callable[[TaskSpec], T], spec: TaskSpec) -> T:
+    """`check(spec)`, its error naming the spec's index (`tasks[i]: ...`)."""
+    try:
+        return check(spec)
+    except MessageTooLarge as exc:
+        raise MessageTooLarge(f"tasks[{index}]: {exc}", limit=exc.limit) from exc
+    except (InvalidInput, ValueError) as exc:
+        raise InvalidInput(f"tasks[{index}]: {exc}") from exc
 
 
 def _request_of(execution: Execution) -> ExecutionRequest:

@@ -358,6 +358,14 @@ def execution_from_pb(message: pb.Execution) -> Execution:
     )
 
 
+def tasks_to_pb(tasks: Iterable[TaskRecord]) -> pb.Tasks:
+    return pb.Tasks(items=[task_to_pb(task) for task in tasks])
+
+
+def tasks_from_pb(message: pb.Tasks) -> list[TaskRecord]:
+    return [task_from_pb(task) for task in message.items]
+
+
 def executions_to_pb(executions: Iterable[Execution]) -> pb.Executions:
     return pb.Executions(items=[execution_to_pb(execution) for execution in executions])
 

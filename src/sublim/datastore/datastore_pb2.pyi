@@ -190,6 +190,12 @@ class TaskQuery(_message.Message):
     cursor: str
     def __init__(self, topic: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ...) -> None: ...
 
+class Tasks(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[Task]
+    def __init__(self, items: _Optional[_Iterable[_Union[Task, _Mapping]]] = ...) -> None: ...
+
 class TaskPage(_message.Message):
     __slots__ = ("items", "next_cursor")
     ITEMS_FIELD_NUMBER: _ClassVar[int]

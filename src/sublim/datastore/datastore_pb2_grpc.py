@@ -45,6 +45,11 @@ class DatastoreStub:
                 request_serializer=sublim_dot_datastore_dot_datastore__pb2.Task.SerializeToString,
                 response_deserializer=sublim_dot_datastore_dot_datastore__pb2.Task.FromString,
                 _registered_method=True)
+        self.CreateTasks = channel.unary_unary(
+                '/sublim.datastore.v1.Datastore/CreateTasks',
+                request_serializer=sublim_dot_datastore_dot_datastore__pb2.Tasks.SerializeToString,
+                response_deserializer=sublim_dot_datastore_dot_datastore__pb2.Tasks.FromString,
+                _registered_method=True)
         self.GetTask = channel.unary_unary(
                 '/sublim.datastore.v1.Datastore/GetTask',
                 request_serializer=sublim_dot_datastore_dot_datastore__pb2.TaskId.SerializeToString,
@@ -115,6 +120,13 @@ class DatastoreServicer:
 
     def CreateTask(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTasks(self, request, context):
+        """Creates every task in one store call: all of them, or (with an error) none.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -201,6 +213,11 @@ def add_DatastoreServicer_to_server(servicer, server):
                     servicer.CreateTask,
                     request_deserializer=sublim_dot_datastore_dot_datastore__pb2.Task.FromString,
                     response_serializer=sublim_dot_datastore_dot_datastore__pb2.Task.SerializeToString,
+            ),
+            'CreateTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTasks,
+                    request_deserializer=sublim_dot_datastore_dot_datastore__pb2.Tasks.FromString,
+                    response_serializer=sublim_dot_datastore_dot_datastore__pb2.Tasks.SerializeToString,
             ),
             'GetTask': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTask,
@@ -313,6 +330,33 @@ class Datastore:
             '/sublim.datastore.v1.Datastore/CreateTask',
             sublim_dot_datastore_dot_datastore__pb2.Task.SerializeToString,
             sublim_dot_datastore_dot_datastore__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sublim.datastore.v1.Datastore/CreateTasks',
+            sublim_dot_datastore_dot_datastore__pb2.Tasks.SerializeToString,
+            sublim_dot_datastore_dot_datastore__pb2.Tasks.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,12 @@ def task(record: TaskRecord) -> TaskRecord:
     return record
 
 
+def tasks(records: Sequence[TaskRecord]) -> Sequence[TaskRecord]:
+    for record in records:
+        task(record)
+    return records
+
+
 def execution(record: Execution) -> Execution:
     execution_id(record.id)
     task_id(record.task_id)

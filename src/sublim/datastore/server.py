@@ -108,6 +108,11 @@ class DatastoreServicer(pb_grpc.DatastoreServicer):
         return codec.task_to_pb(created)
 
     @reporting_errors
+    async def CreateTasks(self, request: pb.Tasks, context: Any) -> pb.Tasks:
+        created = await self.store.create_tasks(inbound.tasks(codec.tasks_from_pb(request)))
+        return codec.tasks_to_pb(created)
+
+    @reporting_errors
     async def GetTask(self, request: pb.TaskId, context: Any) -> pb.Task:
         return codec.task_to_pb(await self.store.get_task(inbound.task_id(request.id)))
 

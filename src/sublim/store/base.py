@@ -141,6 +141,12 @@ class Store(Protocol):
     async def create_task(self, task: TaskRecord) -> TaskRecord:
         """Insert a task; `AlreadyExists` if its id is taken."""
 
+    async def create_tasks(self, tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
+        """Insert tasks in one transaction (one batch write where the database has no
+        transaction over that many documents, see the store's notes); `AlreadyExists` if an
+        id is taken or repeated, and then none is inserted. Returns them in order, without a
+        latest execution."""
+
     async def get_task(self, task_id: str) -> TaskRecord:
         """The task with its latest execution's summary; `TaskNotFound` if absent."""
 

@@ -277,6 +277,26 @@ class FirestoreStore:
         return stored
 
     @_translating_errors
+    async def create_tasks(self, tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
+        """Batch writes of creates: one atomic commit up to `MAX_WRITES_PER_COMMIT` tasks,
+        chunks of that many beyond (taken ids are refused before the first commit)."""
+        seen: set[str] = set()
+        for task in tasks:
+            if task.id in seen:
+                raise AlreadyExists(f"a task with id {task.id!r} is listed twice")
+            seen.add(task.id)
+        taken = await self._read(TASKS, seen)
+        if taken:
+            raise AlreadyExists(f"a task with id {min(taken)!r} exists already")
+        stored = [task.model_copy(update={"latest_execution": None}) for task in tasks]
+        await self._commit_in_chunks([self._task_creation(task) for task in stored])
+        return stored
+
+    def _task_creation(self, task: TaskRecord) -> Write:
+        ref, doc = self._ref(TASKS, task.id), task_doc(task)
+        return lambda batch: batch.create(ref, doc)
+
+    @_translating_errors
     async def get_task(self, task_id: str) -> TaskRecord:
         return task_from_doc(task_id, await self._task_snapshot(task_id))
 

@@ -67,6 +67,14 @@ class MemoryStore:
         self._tasks[task.id] = _isolated(task.model_copy(update={"latest_execution": None}))
         return self._task_view(task.id)
 
+    async def create_tasks(self, tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
+        seen: set[str] = set()
+        for task in tasks:
+            if task.id in self._tasks or task.id in seen:
+                raise AlreadyExists(f"a task with id {task.id!r} exists already")
+            seen.add(task.id)
+        return [await self.create_task(task) for task in tasks]
+
     async def get_task(self, task_id: str) -> TaskRecord:
         self._require_task(task_id)
         return self._task_view(task_id)

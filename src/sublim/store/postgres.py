@@ -106,6 +106,10 @@ def _placeholders(how_many: int, first: int = 1) -> str:
 _INSERT_TASK = (
     f"INSERT INTO tasks ({names(TASK_COLUMNS)}) VALUES ({_placeholders(len(TASK_COLUMNS))})"
 )
+_CREATE_TASKS = (
+    f"INSERT INTO tasks ({names(TASK_COLUMNS)}) "
+    f"SELECT * FROM {pg_db.unnest(types_of(TASK_COLUMNS))}"
+)
 _UPDATE_TASK = (
     "UPDATE tasks SET name = $2, payload = $3, labels = $4, updated_at = $5 WHERE id = $1"
 )
@@ -230,6 +234,22 @@ class PostgresStore:
 
         await self._db.run(insert)
         return task.model_copy(update={"latest_execution": None})
+
+    async def create_tasks(self, tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
+        """The tasks in one statement (rows bound column by column, `unnest`)."""
+        if not tasks:
+            return []
+        tries = count(1)
+        ids = [task.id for task in tasks]
+        rows = [POSTGRES.task_row(task) for task in tasks]
+
+        async def insert(conn: asyncpg.Connection) -> None:
+            if next(tries) > 1 and await _exist(conn, "tasks", ids):
+                return  # an earlier try committed, then lost its connection before the reply
+            await conn.execute(_CREATE_TASKS, *pg_db.columns(rows, len(TASK_COLUMNS)))
+
+        await self._db.run(insert)
+        return [task.model_copy(update={"latest_execution": None}) for task in tasks]
 
     async def get_task(self, task_id: str) -> TaskRecord:
         row = await self._db.run(

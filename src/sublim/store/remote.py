@@ -182,6 +182,11 @@ class RemoteStore:
     async def create_task(self, task: TaskRecord) -> TaskRecord:
         return codec.task_from_pb(await self._call("CreateTask", codec.task_to_pb(task)))
 
+    async def create_tasks(self, tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
+        if not tasks:
+            return []
+        return codec.tasks_from_pb(await self._call("CreateTasks", codec.tasks_to_pb(tasks)))
+
     async def get_task(self, task_id: str) -> TaskRecord:
         return codec.task_from_pb(await self._call("GetTask", pb.TaskId(id=task_id)))
 

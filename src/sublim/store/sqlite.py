@@ -156,6 +156,14 @@ class _Database:
             conn.executemany(_INSERT_LABEL, label_rows(task))
         return task.model_copy(update={"latest_execution": None})
 
+    def create_tasks(self, tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
+        if not tasks:
+            return []
+        with write_transaction(self.conn) as conn:
+            conn.executemany(_INSERT_TASK, map(SQLITE.task_row, tasks))
+            conn.executemany(_INSERT_LABEL, (row for task in tasks for row in label_rows(task)))
+        return [task.model_copy(update={"latest_execution": None}) for task in tasks]
+
     def get_task(self, task_id: str) -> TaskRecord:
         row = self.conn.execute(f"{SELECT_TASKS} WHERE t.id = ?", (task_id,)).fetchone()
         if row is None:
@@ -344,6 +352,9 @@ class SqliteStore:
 
     async def create_task(self, task: TaskRecord) -> TaskRecord:
         return await self._run(lambda db: db.create_task(task))
+
+    async def create_tasks(self, tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
+        return await self._run(lambda db: db.create_tasks(tasks))
 
     async def get_task(self, task_id: str) -> TaskRecord:
         return await self._run(lambda db: db.get_task(task_id))
