@@ -223,27 +223,32 @@ def create_task(
     max_attempts: int | None,
     idempotency_key: str | None,
 ) -> Call[CreatedTask]:
-    body = _task_body(topic, payload, name, labels, execute, max_attempts)
+    task = {"topic": topic, "payload": payload, "name": name, "labels": labels}
+    body = _task_body(task | {"execute": execute, "max_attempts": max_attempts})
     return Call(
         "POST", "/v1/tasks", _as(CreatedTask), body=body, headers=_idempotency(idempotency_key)
     )
 
 
-def _task_body(
-    topic: str,
-    payload: Mapping[str, Any] | None = None,
-    name: str | None = None,
-    labels: Mapping[str, str] | None = None,
-    execute: bool = False,
-    max_attempts: int | None = None,
-) -> dict[str, Any]:
+#: What a task to create may say: `create_task`'s arguments but its idempotency key.
+TASK_FIELDS = frozenset({"topic", "payload", "name", "labels", "execute", "max_attempts"})
+
+
+def _task_body(task: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body of one task; a field `create_task` does not take, or no topic, is a
+    `TypeError` (before anything is sent)."""
+    unknown = task.keys() - TASK_FIELDS
+    if unknown or "topic" not in task:
+        wrong = f"unknown fields {sorted(unknown)}" if unknown else "no topic"
+        raise TypeError(f"a task to create has {wrong}; it takes {sorted(TASK_FIELDS)}")
+    payload, labels = task.get("payload"), task.get("labels")
     return _without_none(
-        topic=topic,
+        topic=task["topic"],
         payload=dict(payload) if payload is not None else None,
-        name=name,
+        name=task.get("name"),
         labels=dict(labels) if labels is not None else None,
-        max_attempts=max_attempts,
-    ) | ({"execute": True} if execute else {})
+        max_attempts=task.get("max_attempts"),
+    ) | ({"execute": True} if task.get("execute") else {})
 
 
 def create_tasks(
@@ -251,7 +256,7 @@ def create_tasks(
 ) -> Call[list[CreatedTask]]:
     """`POST /v1/tasks:batch`; each task a mapping of `create_task`'s arguments (a key it
     does not take is a `TypeError` here, before anything is sent)."""
-    body = {"tasks": [_task_body(**task) for task in tasks]}
+    body = {"tasks": [_task_body(task) for task in tasks]}
     return Call(
         "POST",
         "/v1/tasks:batch",
