@@ -5,11 +5,12 @@ one worker each start, so that both copies, where two exist, can be taken by two
 once. The execution must still run exactly once, and the event log must show the sweeper's
 publish.
 
-One test per broker, each with a SQLite store: `sqlite` (store and broker in one file),
-`redis`, `nats`, `amqp`, `pubsub` (the emulator), and `postgresql-broker` (a PostgreSQL broker
-beside the SQLite store, so that a publish and its record are two steps, as on the others).
-With store and broker on one PostgreSQL database, an enqueue records the execution Dispatched
-and its message in one transaction: there is no gap to die in, which the last test asserts.
+One test per broker, each with a SQLite store: `sqlite-broker-file` (the SQLite broker in a
+file of its own), `redis`, `nats`, `amqp`, `pubsub` (the emulator), and `postgresql-broker` (a
+PostgreSQL broker beside the SQLite store), so that a publish and its record are two steps.
+With store and broker on one PostgreSQL database, or in one SQLite file (the embedded
+default), an enqueue records the execution Dispatched and its message in one transaction:
+there is no gap to die in, which the last test asserts.
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ def postgresql_broker(tmp_path: Path) -> Iterator[Deployment]:
 
 
 @contextmanager
+def sqlite_broker_file(tmp_path: Path) -> Iterator[Deployment]:
+    """A SQLite store, and the SQLite broker in another file (no same-file outbox)."""
+    yield Deployment(f"sqlite:///{tmp_path / 'store.db'}", f"sqlite:///{tmp_path / 'broker.db'}")
+
+
+@contextmanager
 def pubsub(tmp_path: Path) -> Iterator[Deployment]:
     """A SQLite store and the Pub/Sub emulator, in a project of the test's own."""
     require_pubsub_emulator()
@@ -72,7 +79,7 @@ def pubsub(tmp_path: Path) -> Iterator[Deployment]:
 
 #: Deployments where the publish and the record of Dispatched are two steps.
 WITH_A_GAP: dict[str, Callable[[Path], AbstractContextManager[Deployment]]] = {
-    "sqlite": DEPLOYMENTS["sqlite"],
+    "sqlite-broker-file": sqlite_broker_file,
     "redis": DEPLOYMENTS["redis"],
     "nats": DEPLOYMENTS["nats"],
     "amqp": DEPLOYMENTS["amqp"],
@@ -102,10 +109,11 @@ def test_a_request_the_sweeper_publishes_again_after_the_api_died_runs_once(
     assert after.copies_left == 0, "a copy of the request is still queued, to run again"
 
 
-def test_on_one_postgresql_database_the_api_cannot_die_between_publish_and_record(
-    tmp_path: Path,
+@pytest.mark.parametrize("name", ["postgresql", "sqlite"])
+def test_on_one_database_the_api_cannot_die_between_publish_and_record(
+    name: str, tmp_path: Path
 ) -> None:
-    with DEPLOYMENTS["postgresql"](tmp_path) as deployment:
+    with DEPLOYMENTS[name](tmp_path) as deployment:
         env = run_env(deployment, tmp_path)
         at_death = crash_right_after_publish(deployment, env)
         # Dead right after the transaction that held both the publish and the record.

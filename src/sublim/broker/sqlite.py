@@ -17,7 +17,6 @@ rows older than the window.
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 import time
@@ -88,30 +87,7 @@ SELECT
     EXISTS (SELECT 1 FROM broker_subscriptions WHERE name = :subscription),
     (SELECT MIN(available_at) FROM broker_messages WHERE subscription = :subscription)
 """
-_INSERT = """
-INSERT INTO broker_messages (subscription, data, attributes, available_at, published_at)
-VALUES (?, ?, ?, ?, ?)
-"""
 _HELD = "id = ? AND subscription = ? AND lease_token = ?"
-#: Records a key unless it was published within the window (`:since` = now - window).
-_RECORD_KEY = """
-INSERT INTO broker_dedupe (topic, key, published_at) VALUES (:topic, :key, :now)
-ON CONFLICT (topic, key) DO UPDATE SET published_at = excluded.published_at
-WHERE broker_dedupe.published_at <= :since
-"""
-_PRUNE_KEYS = """
-DELETE FROM broker_dedupe WHERE (topic, key) IN (
-    SELECT topic, key FROM broker_dedupe WHERE published_at <= :since LIMIT :limit
-)
-"""
-#: Rows older than the window that a keyed publish deletes, per keyed message, at least
-#: `MIN_PRUNE`: more than it adds, so that the table stays as small as the window makes it.
-PRUNE_PER_KEY = 2
-MIN_PRUNE = 100
-
-#: A message to insert: its key (None: never de-duplicated), data and attributes (JSON).
-Row = tuple[str | None, bytes, str]
-
 #: A receipt taken apart: (message id, subscription, lease token), the order of `_HELD`.
 HeldKey = tuple[int, str, str]
 
@@ -142,48 +118,15 @@ def _drop_subscription(conn: sqlite3.Connection, subscription: str) -> None:
 
 
 def _insert(
-    conn: sqlite3.Connection, topic: str, rows: list[Row], window: float, dropped: set[str]
-) -> list[str]:
-    """Copy the messages to every subscription of the topic, leaving out those whose key was
-    published within `window` seconds (their keys are added to `dropped`); returns those
-    subscriptions."""
-    now = time.time()
-    with sqlite_db.write_transaction(conn):
-        subscriptions = [
-            name
-            for (name,) in conn.execute(
-                "SELECT name FROM broker_subscriptions WHERE topic = ? ORDER BY name", (topic,)
-            )
-        ]
-        kept = _first_copies(conn, topic, rows, now, now - window, dropped)
-        copies = [(name, *message, now, now) for name in subscriptions for message in kept]
-        conn.executemany(_INSERT, copies)
-    return subscriptions
-
-
-def _first_copies(
     conn: sqlite3.Connection,
     topic: str,
-    rows: list[Row],
-    now: float,
-    since: float,
+    rows: list[sqlite_db.MessageRow],
+    window: float,
     dropped: set[str],
-) -> list[tuple[bytes, str]]:
-    """The (data, attributes) of the rows to insert: unkeyed ones, and those whose key this
-    records now. Prunes old keys first (a bounded number)."""
-    keys = sum(1 for key, _, _ in rows if key is not None)
-    if keys == 0:
-        return [(data, attributes) for _, data, attributes in rows]
-    limit = max(PRUNE_PER_KEY * keys, MIN_PRUNE)
-    conn.execute(_PRUNE_KEYS, {"since": since, "limit": limit})
-    kept = []
-    parameters = {"topic": topic, "now": now, "since": since}
-    for key, data, attributes in rows:
-        if key is None or conn.execute(_RECORD_KEY, {**parameters, "key": key}).rowcount == 1:
-            kept.append((data, attributes))
-        else:
-            dropped.add(key)
-    return kept
+) -> list[str]:
+    """`sqlite_db.insert_messages` in a transaction of its own."""
+    with sqlite_db.write_transaction(conn):
+        return sqlite_db.insert_messages(conn, topic, rows, window, dropped)
 
 
 def _claim(conn: sqlite3.Connection, subscription: str, max_messages: int, lease: float) -> Claim:
@@ -237,7 +180,7 @@ def _held_keys(subscription: str, receipts: Sequence[str]) -> list[HeldKey]:
     ]
 
 
-class SqliteBroker(BaseBroker):
+class SqliteBroker(BaseBroker, sqlite_db.BrokerTables):
     """A durable broker in a SQLite file, which it may share with the SQLite store."""
 
     dedupes_publish = True
@@ -250,7 +193,7 @@ class SqliteBroker(BaseBroker):
         poll_interval: float | None = None,
         dedupe_window: float = DEFAULT_DEDUPE_WINDOW_SECONDS,
     ) -> None:
-        self._path = path
+        self.path = path
         self._poll_interval = poll_interval
         self.dedupe_window = shared.check_dedupe_window(dedupe_window)
         self._db: sqlite_db.DbThread | None = None
@@ -271,10 +214,10 @@ class SqliteBroker(BaseBroker):
             return
         db = sqlite_db.DbThread("sublim-broker")
         try:
-            self._conn = await db.run(_connect, self._path)
+            self._conn = await db.run(_connect, self.path)
         except sqlite3.Error as exc:
             db.shutdown()
-            raise BrokerError(f"cannot open the broker database {self._path}: {exc}") from exc
+            raise BrokerError(f"cannot open the broker database {self.path}: {exc}") from exc
         self._db = db
 
     async def _close(self) -> None:
@@ -295,7 +238,7 @@ class SqliteBroker(BaseBroker):
 
     async def _publish(self, topic: str, messages: Sequence[Message]) -> set[str]:
         dropped: set[str] = set()
-        rows = [(m.key, bytes(m.data), json.dumps(dict(m.attributes))) for m in messages]
+        rows = sqlite_db.message_rows(messages)
         await self._write_and_wake(_insert, topic, rows, self.dedupe_window, dropped)
         return dropped
 
@@ -354,4 +297,4 @@ class SqliteBroker(BaseBroker):
         try:
             return await self._db.run(fn, self._conn, *args)
         except sqlite3.Error as exc:
-            raise BrokerError(f"sqlite broker {self._path}: {exc}") from exc
+            raise BrokerError(f"sqlite broker {self.path}: {exc}") from exc

@@ -3,18 +3,25 @@
 Every blocking call runs on the store's own thread (`DbThread`); every batch write is one
 `BEGIN IMMEDIATE` transaction, so concurrent writers, in this process or others, queue up
 instead of losing updates.
+
+When the broker is the SQLite broker on the same file (the embedded default),
+`create_and_publish` writes executions and their request messages in one transaction (the
+same-file outbox), then wakes the broker's pullers in every process.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import count
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from sublim.broker.base import DEFAULT_DEDUPE_WINDOW_SECONDS, Broker, Message
 from sublim.core.model import Change, Execution, TaskRecord, TaskStatus
+from sublim.engines import sqlite as sqlite_db
 from sublim.engines.sqlite import (
     DbThread,
     Migration,
@@ -23,6 +30,7 @@ from sublim.engines.sqlite import (
     path_from_url,
     write_transaction,
 )
+from sublim.engines.sqlite_wake import WakeChannel
 from sublim.errors import AlreadyExists, ExecutionNotFound, StoreError, TaskNotFound
 from sublim.store._common import apply_in_order, patched
 from sublim.store._rows import EXECUTION_COLUMNS, TASK_COLUMNS, to_json_text
@@ -209,12 +217,28 @@ class _Database:
     def create_executions(self, executions: Sequence[Execution]) -> None:
         if not executions:
             return
+        with write_transaction(self.conn):
+            self._insert_executions(executions)
+
+    def create_and_publish(
+        self, executions: Sequence[Execution], rows: Mapping[str, Sequence[sqlite_db.MessageRow]]
+    ) -> list[str]:
+        """Insert the executions and their messages (by topic) in one transaction; returns
+        the subscriptions that received messages."""
+        subscriptions: list[str] = []
         with write_transaction(self.conn) as conn:
-            self._require_tasks({execution.task_id for execution in executions})
-            conn.executemany(_INSERT_EXECUTION, map(SQLITE.execution_row, executions))
-            conn.executemany(_INSERT_EVENT, _initial_event_rows(executions))
-            conn.executemany(_SET_LATEST_EXECUTION, ((e.id, e.task_id) for e in executions))
-            conn.executemany(_INSERT_DEPENDENCY, _dependency_rows(executions))
+            self._insert_executions(executions)
+            for topic, topic_rows in rows.items():
+                window, dropped = DEFAULT_DEDUPE_WINDOW_SECONDS, set[str]()
+                subscriptions += sqlite_db.insert_messages(conn, topic, topic_rows, window, dropped)
+        return subscriptions
+
+    def _insert_executions(self, executions: Sequence[Execution]) -> None:
+        self._require_tasks({execution.task_id for execution in executions})
+        self.conn.executemany(_INSERT_EXECUTION, map(SQLITE.execution_row, executions))
+        self.conn.executemany(_INSERT_EVENT, _initial_event_rows(executions))
+        self.conn.executemany(_SET_LATEST_EXECUTION, ((e.id, e.task_id) for e in executions))
+        self.conn.executemany(_INSERT_DEPENDENCY, _dependency_rows(executions))
 
     def _require_tasks(self, task_ids: Collection[str]) -> None:
         sql = f"SELECT id FROM tasks WHERE id {_IN_JSON_LIST}"
@@ -321,6 +345,8 @@ class SqliteStore:
         self.path = path
         self._thread: DbThread | None = None
         self._db: _Database | None = None
+        #: Wakes the broker's pullers after an outbox publish (none for `:memory:`).
+        self._wake = None if path == ":memory:" else WakeChannel(Path(f"{path}.wake"))
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -344,6 +370,8 @@ class SqliteStore:
         self._thread = self._db = None
         await thread.run(db.conn.close)
         thread.shutdown()
+        if self._wake is not None:
+            self._wake.close()
 
     async def _run(self, operation: Callable[[_Database], T]) -> T:
         if self._thread is None or self._db is None:
@@ -382,3 +410,25 @@ class SqliteStore:
 
     async def stats(self) -> StoreStats:
         return await self._run(lambda db: db.stats())
+
+    # The same-file outbox
+
+    def shares_transactions_with(self, broker: Broker) -> bool:
+        """Whether `broker` keeps its messages in this store's file."""
+        return isinstance(broker, sqlite_db.BrokerTables) and sqlite_db.same_file(
+            self.path, broker.path
+        )
+
+    async def create_and_publish(
+        self, executions: Sequence[Execution], messages: Mapping[str, Sequence[Message]]
+    ) -> None:
+        """`create_executions`, and publish `messages` (by topic), in one transaction; then
+        wake the pullers of the subscriptions that received them, in every process."""
+        if not executions:
+            return
+        rows = {topic: sqlite_db.message_rows(batch) for topic, batch in messages.items()}
+        await self._run(lambda db: self._then_wake(db.create_and_publish(executions, rows)))
+
+    def _then_wake(self, subscriptions: list[str]) -> None:
+        if self._wake is not None:
+            self._wake.send(subscriptions)

@@ -1,9 +1,10 @@
-"""The same-database outbox: a PostgreSQL store and broker on one database record an
-execution and publish its request message in one transaction."""
+"""The same-database outbox: a store and a broker on one database (PostgreSQL, or one SQLite
+file) record an execution and publish its request message in one transaction."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -20,8 +21,11 @@ from tests.pg_databases import fresh_schema
 S = TaskStatus
 
 
-@pytest.fixture
-async def shared_url() -> AsyncIterator[str]:
+@pytest.fixture(params=["postgres", "sqlite"])
+async def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sublim.db'}"
+        return
     async with fresh_schema() as url:
         yield url
 
@@ -33,18 +37,33 @@ async def service(shared_url: str) -> AsyncIterator[Service]:
         yield opened
 
 
-async def test_the_store_shares_transactions_only_with_a_broker_on_its_own_database(
-    shared_url: str,
-) -> None:
+async def test_the_postgres_store_shares_transactions_only_with_a_broker_on_its_database() -> None:
     from sublim.broker.postgres import PostgresBroker
     from sublim.broker.sqlite import SqliteBroker
     from sublim.store.postgres import PostgresStore
 
-    store = PostgresStore.from_url(shared_url)
-    assert store.shares_transactions_with(PostgresBroker.from_url(shared_url))
-    other_schema = shared_url.replace("search_path=", "search_path=x")
-    assert not store.shares_transactions_with(PostgresBroker.from_url(other_schema))
-    assert not store.shares_transactions_with(SqliteBroker(":memory:"))
+    async with fresh_schema() as url:
+        store = PostgresStore.from_url(url)
+        assert store.shares_transactions_with(PostgresBroker.from_url(url))
+        other_schema = url.replace("search_path=", "search_path=x")
+        assert not store.shares_transactions_with(PostgresBroker.from_url(other_schema))
+        assert not store.shares_transactions_with(SqliteBroker(":memory:"))
+
+
+async def test_the_sqlite_store_shares_transactions_only_with_a_broker_on_its_file(
+    tmp_path: Path,
+) -> None:
+    from sublim.broker.memory import MemoryBroker
+    from sublim.broker.sqlite import SqliteBroker
+    from sublim.store.sqlite import SqliteStore
+
+    store = SqliteStore(str(tmp_path / "sublim.db"))
+    assert store.shares_transactions_with(SqliteBroker(str(tmp_path / "sublim.db")))
+    assert store.shares_transactions_with(SqliteBroker(str(tmp_path / "." / "sublim.db")))
+    assert not store.shares_transactions_with(SqliteBroker(str(tmp_path / "other.db")))
+    assert not store.shares_transactions_with(MemoryBroker())
+    in_memory = SqliteStore(":memory:")
+    assert not in_memory.shares_transactions_with(SqliteBroker(":memory:"))
 
 
 async def test_an_enqueued_execution_is_recorded_dispatched_with_its_message_at_once(
@@ -109,3 +128,27 @@ async def test_a_message_is_not_published_when_its_execution_cannot_be_recorded(
         await outbox.create_and_publish([orphan], {"Thumbnail": [Message(b"request")]})
 
     assert await service.broker.pull(subscription, 10, lease=30, wait=0) == []
+
+
+async def test_an_outbox_publish_wakes_a_pull_waiting_on_another_broker_of_the_file(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from sublim.broker.sqlite import SqliteBroker
+
+    url = f"sqlite:///{tmp_path / 'sublim.db'}"
+    subscription = default_subscription("Thumbnail")
+    elsewhere = SqliteBroker(str(tmp_path / "sublim.db"), poll_interval=60.0)
+    await elsewhere.open()
+    async with Service.from_settings(Settings(store_url=url, broker_url=url)) as service:
+        await elsewhere.ensure_subscription("Thumbnail", subscription)
+        waiting = asyncio.create_task(elsewhere.pull(subscription, 10, lease=30, wait=20))
+        await asyncio.sleep(0.2)  # the pull is waiting, and polls only every 60 s
+
+        _, execution = await service.create_task("Thumbnail", {"width": 64}, execute=True)
+
+        [delivery] = await asyncio.wait_for(waiting, timeout=10)
+    await elsewhere.close()
+    assert execution is not None
+    assert decode_request(delivery.data).execution_id == execution.id
