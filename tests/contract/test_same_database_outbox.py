@@ -152,3 +152,23 @@ async def test_an_outbox_publish_wakes_a_pull_waiting_on_another_broker_of_the_f
     await elsewhere.close()
     assert execution is not None
     assert decode_request(delivery.data).execution_id == execution.id
+
+
+async def test_a_new_task_is_stored_with_its_execution_or_not_at_all(service: Service) -> None:
+    from sublim.core.model import TaskRecord
+
+    outbox = service.store
+    assert isinstance(outbox, TransactionalOutbox)
+    task = TaskRecord(name="Thumbnail", topic="Thumbnail")
+    orphan = Execution(task_id="01HZZZZZZZZZZZZZZZZZZZZZZZ", topic="Thumbnail")
+
+    with pytest.raises(TaskNotFound):
+        await outbox.create_and_publish([orphan], {"Thumbnail": [Message(b"r")]}, [task])
+    with pytest.raises(TaskNotFound):
+        await service.get_task(task.id)
+
+    created, execution = await service.create_task("Thumbnail", {"width": 64}, execute=True)
+    assert execution is not None
+    stored = await service.get_task(created.id)
+    assert stored.latest_execution is not None
+    assert stored.latest_execution.id == execution.id

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 from sublim.broker.base import Message
 from sublim.config import Settings
-from sublim.core.model import Execution
+from sublim.core.model import Execution, TaskRecord
 from sublim.core.service import Service
 
 
@@ -50,9 +50,11 @@ def die_right_after_publishing_on(service: Service, topic: str) -> None:
         create_and_publish = outbox.create_and_publish
 
         async def create_publish_then_die(
-            executions: Sequence[Execution], messages: Mapping[str, Sequence[Message]]
+            executions: Sequence[Execution],
+            messages: Mapping[str, Sequence[Message]],
+            tasks: Sequence[TaskRecord] = (),
         ) -> None:
-            await create_and_publish(executions, messages)
+            await create_and_publish(executions, messages, tasks)
             if topic in messages:
                 die()
 

@@ -100,6 +100,15 @@ class TaskSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class _Enqueue:
+    """An execution to record and publish, with its task when that is new too (stored in the
+    same transaction where the store is the broker's database)."""
+
+    execution: Execution
+    task: TaskRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SweepReport:
     republished: int = 0
     lost: int = 0
@@ -116,7 +125,7 @@ class Service:
         #: Executions this process has recorded and is publishing: not the sweeper's to publish.
         self._publishing: set[str] = set()
         self.feed = ChangeFeed()
-        self._enqueuer: Batcher[Execution, Execution] = Batcher(
+        self._enqueuer: Batcher[_Enqueue, Execution] = Batcher(
             self._dispatch_batch, max_batch=MAX_TASKS_PER_CALL, name="enqueue"
         )
         self._recorder: Batcher[Update, Change | None] = Batcher(self._record_batch, name="record")
@@ -180,10 +189,9 @@ class Service:
         """Create a task; with `execute`, also enqueue its first execution."""
         spec = TaskSpec(topic, payload, name, labels, execute, max_attempts)
         task, first = self._task_of(spec)
-        task = await self.store.create_task(task)
         if first is None:
-            return task, None
-        execution = await self._enqueuer(first)
+            return await self.store.create_task(task), None
+        execution = await self._enqueuer(_Enqueue(first, task))
         return task.model_copy(update={"latest_execution": execution.summary()}), execution
 
     async def create_tasks(
@@ -198,12 +206,12 @@ class Service:
         if len(specs) > MAX_TASKS_PER_CALL:
             raise InvalidInput(f"{len(specs)} tasks: at most {MAX_TASKS_PER_CALL} per call")
         prepared = [_at_index(index, self._task_of, spec) for index, spec in enumerate(specs)]
-        tasks = await self.store.create_tasks([task for task, _ in prepared])
-        firsts = [first for _, first in prepared if first is not None]
-        enqueued = await asyncio.gather(*(self._enqueuer.submit(first) for first in firsts))
-        executions = iter(enqueued)
+        if not_executed := [task for task, first in prepared if first is None]:
+            await self.store.create_tasks(not_executed)
+        firsts = [_Enqueue(first, task) for task, first in prepared if first is not None]
+        executions = iter(await asyncio.gather(*map(self._enqueuer.submit, firsts)))
         created: list[tuple[TaskRecord, Execution | None]] = []
-        for task, (_, first) in zip(tasks, prepared, strict=True):
+        for task, first in prepared:
             if first is None:
                 created.append((task, None))
                 continue
@@ -256,7 +264,7 @@ class Service:
             return await self._enqueue_blocked(task, max_attempts, depends_on)
         execution = self._new_execution(task, max_attempts)
         self._check_fits(execution)
-        return await self._enqueuer(execution)
+        return await self._enqueuer(_Enqueue(execution))
 
     async def _enqueue_blocked(
         self, task: TaskRecord, max_attempts: int | None, depends_on: Sequence[str]
@@ -283,7 +291,7 @@ class Service:
         attempts = max_attempts or previous.max_attempts
         execution = self._new_execution(task, attempts, requested=f"retry of {execution_id}")
         self._check_fits(execution)
-        return await self._enqueuer(execution)
+        return await self._enqueuer(_Enqueue(execution))
 
     def _new_execution(
         self,
@@ -315,17 +323,26 @@ class Service:
         message = request_message(_request_of(execution))
         check_fits(message, self.broker.max_message_bytes, "execution request")
 
-    async def _dispatch_batch(self, executions: Sequence[Execution]) -> list[Execution]:
+    async def _dispatch_batch(self, items: Sequence[_Enqueue]) -> list[Execution]:
+        executions = [item.execution for item in items]
         held = [e for e in executions if self.holds.limited(e.topic)]
         free = [e for e in executions if not self.holds.limited(e.topic)]
-        done = {e.id: e for e in await self._dispatch_free(free)} if free else {}
+        new_tasks = [item.task for item in items if item.task is not None]
+        if new_tasks and (self._outbox is None or not free):
+            await self.store.create_tasks(new_tasks)
+            new_tasks = []
+        done = {e.id: e for e in await self._dispatch_free(free, new_tasks)} if free else {}
         if held:
             done |= {e.id: e for e in await self._dispatch_held(held)}
         return [done[e.id] for e in executions]
 
-    async def _dispatch_free(self, executions: Sequence[Execution]) -> list[Execution]:
+    async def _dispatch_free(
+        self, executions: Sequence[Execution], new_tasks: Sequence[TaskRecord]
+    ) -> list[Execution]:
+        """Record and publish executions; `new_tasks` (their tasks, not stored yet) only
+        ever come with the outbox, which stores them in its transaction."""
         if self._outbox is not None:
-            return await self._record_and_publish_at_once(self._outbox, executions)
+            return await self._record_and_publish_at_once(self._outbox, executions, new_tasks)
         with self._being_published(executions):
             await self.store.create_executions(executions)
             self.feed.publish_created(executions)
@@ -359,15 +376,19 @@ class Service:
         return changes
 
     async def _record_and_publish_at_once(
-        self, outbox: TransactionalOutbox, executions: Sequence[Execution]
+        self,
+        outbox: TransactionalOutbox,
+        executions: Sequence[Execution],
+        new_tasks: Sequence[TaskRecord],
     ) -> list[Execution]:
         """The same-database outbox: executions are recorded Dispatched together with their
-        request messages, in one transaction, so no crash leaves one without the other."""
+        request messages (and their tasks, when new), in one transaction, so no crash leaves
+        one without the other."""
         dispatched = [MarkDispatched("published")(e).execution for e in executions]
         messages = _request_messages(dispatched)
         for topic in messages:
             await self._ensure_topic(topic)
-        await outbox.create_and_publish(dispatched, messages)
+        await outbox.create_and_publish(dispatched, messages, new_tasks)
         self.feed.publish_created(dispatched)
         return dispatched
 

@@ -194,7 +194,10 @@ class TransactionalOutbox(Protocol):
         """Whether `broker` keeps its messages where this store can write in one transaction."""
 
     async def create_and_publish(
-        self, executions: Sequence[Execution], messages: Mapping[str, Sequence[Message]]
+        self,
+        executions: Sequence[Execution],
+        messages: Mapping[str, Sequence[Message]],
+        tasks: Sequence[TaskRecord] = (),
     ) -> None:
-        """`create_executions(executions)` and `broker.publish(topic, messages[topic])` for
-        each topic, in one transaction."""
+        """`create_tasks(tasks)` (new tasks of these executions), `create_executions(executions)`
+        and `broker.publish(topic, messages[topic])` for each topic, in one transaction."""

@@ -338,16 +338,20 @@ class PostgresStore:
         return isinstance(broker, pg_db.BrokerTables) and pg_db.same_database(self.dsn, broker.dsn)
 
     async def create_and_publish(
-        self, executions: Sequence[Execution], messages: Mapping[str, Sequence[Message]]
+        self,
+        executions: Sequence[Execution],
+        messages: Mapping[str, Sequence[Message]],
+        tasks: Sequence[TaskRecord] = (),
     ) -> None:
-        """`create_executions`, and publish `messages` (by topic), in one transaction."""
+        """`create_tasks(tasks)`, `create_executions`, and publish `messages` (by topic), in
+        one transaction."""
 
         async def publish(conn: asyncpg.Connection) -> None:
             for topic, topic_messages in messages.items():
                 await pg_db.insert_messages(conn, topic, topic_messages)
 
         if executions:
-            await self._db.run(_recording_once(executions, publish))
+            await self._db.run(_recording_once(executions, publish, tasks))
 
 
 async def _exist(conn: asyncpg.Connection, table: str, ids: Sequence[str]) -> bool:
@@ -366,11 +370,12 @@ async def _publish_nothing(conn: asyncpg.Connection) -> None:
 
 
 def _recording_once(
-    executions: Sequence[Execution], publish: Publish
+    executions: Sequence[Execution], publish: Publish, tasks: Sequence[TaskRecord] = ()
 ) -> Callable[[asyncpg.Connection], Awaitable[None]]:
-    """Insert the executions and `publish` in one transaction; when retried after a broken
-    connection, do nothing if an earlier try committed (its executions are there: ids are
-    new ULIDs, so nobody else wrote them)."""
+    """Insert the tasks, the executions, and `publish`, in one transaction; when retried after
+    a broken connection, do nothing if an earlier try committed (its executions are there:
+    ids are new ULIDs, so nobody else wrote them)."""
+    task_rows = [POSTGRES.task_row(task) for task in tasks]
     tries = count(1)
     ids = [execution.id for execution in executions]
 
@@ -379,6 +384,8 @@ def _recording_once(
             return
         try:
             async with conn.transaction():
+                if task_rows:
+                    await conn.execute(_CREATE_TASKS, *pg_db.columns(task_rows, len(TASK_COLUMNS)))
                 await conn.execute(_CREATE_EXECUTIONS, *_creation_arguments(executions))
                 await publish(conn)
         except asyncpg.ForeignKeyViolationError:

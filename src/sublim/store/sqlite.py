@@ -167,10 +167,13 @@ class _Database:
     def create_tasks(self, tasks: Sequence[TaskRecord]) -> list[TaskRecord]:
         if not tasks:
             return []
-        with write_transaction(self.conn) as conn:
-            conn.executemany(_INSERT_TASK, map(SQLITE.task_row, tasks))
-            conn.executemany(_INSERT_LABEL, (row for task in tasks for row in label_rows(task)))
+        with write_transaction(self.conn):
+            self._insert_tasks(tasks)
         return [task.model_copy(update={"latest_execution": None}) for task in tasks]
+
+    def _insert_tasks(self, tasks: Sequence[TaskRecord]) -> None:
+        self.conn.executemany(_INSERT_TASK, map(SQLITE.task_row, tasks))
+        self.conn.executemany(_INSERT_LABEL, (row for task in tasks for row in label_rows(task)))
 
     def get_task(self, task_id: str) -> TaskRecord:
         row = self.conn.execute(f"{SELECT_TASKS} WHERE t.id = ?", (task_id,)).fetchone()
@@ -221,12 +224,16 @@ class _Database:
             self._insert_executions(executions)
 
     def create_and_publish(
-        self, executions: Sequence[Execution], rows: Mapping[str, Sequence[sqlite_db.MessageRow]]
+        self,
+        executions: Sequence[Execution],
+        rows: Mapping[str, Sequence[sqlite_db.MessageRow]],
+        tasks: Sequence[TaskRecord],
     ) -> list[str]:
-        """Insert the executions and their messages (by topic) in one transaction; returns
-        the subscriptions that received messages."""
+        """Insert the tasks, the executions and their messages (by topic) in one transaction;
+        returns the subscriptions that received messages."""
         subscriptions: list[str] = []
         with write_transaction(self.conn) as conn:
+            self._insert_tasks(tasks)
             self._insert_executions(executions)
             for topic, topic_rows in rows.items():
                 window, dropped = DEFAULT_DEDUPE_WINDOW_SECONDS, set[str]()
@@ -420,14 +427,18 @@ class SqliteStore:
         )
 
     async def create_and_publish(
-        self, executions: Sequence[Execution], messages: Mapping[str, Sequence[Message]]
+        self,
+        executions: Sequence[Execution],
+        messages: Mapping[str, Sequence[Message]],
+        tasks: Sequence[TaskRecord] = (),
     ) -> None:
-        """`create_executions`, and publish `messages` (by topic), in one transaction; then
-        wake the pullers of the subscriptions that received them, in every process."""
+        """`create_tasks(tasks)`, `create_executions`, and publish `messages` (by topic), in
+        one transaction; then wake the pullers of the subscriptions that received them, in
+        every process."""
         if not executions:
             return
         rows = {topic: sqlite_db.message_rows(batch) for topic, batch in messages.items()}
-        await self._run(lambda db: self._then_wake(db.create_and_publish(executions, rows)))
+        await self._run(lambda db: self._then_wake(db.create_and_publish(executions, rows, tasks)))
 
     def _then_wake(self, subscriptions: list[str]) -> None:
         if self._wake is not None:
