@@ -228,13 +228,14 @@ def run_all(a: argparse.Namespace, raw: Path, meta: dict[str, Any]) -> None:
     if not a.skip_peers:
         ensure_pg_db(a.peers_python, a.pg_user)
     with peer_redis(a.redis_port, a.own_redis) as port:
+        huey_db = Path(tempfile.gettempdir()) / f"perf-huey-{port}.db"
         env = dict(os.environ)
         env.update(
             {
                 "BENCH_REDIS_PORT": str(port),
                 "BENCH_REC_URL": f"redis://127.0.0.1:{port}/15",
                 "BENCH_PG_USER": a.pg_user,
-                "BENCH_HUEY_SQLITE": str(Path(tempfile.gettempdir()) / f"perf-huey-{port}.db"),
+                "BENCH_HUEY_SQLITE": str(huey_db),
             }
         )
         runner = Runner(a.harness, a.peers_python, raw, env, a.n, a.latency_duration)
@@ -246,6 +247,8 @@ def run_all(a: argparse.Namespace, raw: Path, meta: dict[str, Any]) -> None:
             print(f"latency, round {k + 1} of {a.latency_repeats}", flush=True)
             for e in entries:
                 runner.run(e, "latency")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{huey_db}{suffix}").unlink(missing_ok=True)
     meta["finished"] = now_utc()
     meta["wall_s"] = round(time.time() - a.t0)
 
