@@ -75,6 +75,16 @@ class Settings(BaseSettings):
         validation_alias=_env("outbox_grace_seconds"),
         description="age after which an unpublished execution is published by the sweeper",
     )
+    record_linger_seconds: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        validation_alias=_env("record_linger_seconds"),
+        description=(
+            "after recording a partial batch of updates, how long the recorder waits for more "
+            "before it pulls again (fewer, larger store transactions; 0: pull again at once)"
+        ),
+    )
     sweep_interval_seconds: float = Field(
         5.0,
         gt=0,

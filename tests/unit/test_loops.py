@@ -134,3 +134,38 @@ async def test_the_updates_consumer_pauses_through_an_outage_and_stops_when_aske
     await asyncio.sleep(0.05)
     await asyncio.wait_for(loops.stop(), timeout=1)
     assert "recording updates paused: broker down; retrying in 1 s" in caplog.text
+
+
+class Pulling(Service):
+    """Pulls one update per call, as when executors report one at a time; notes each wait."""
+
+    def __init__(self, broker: MemoryBroker, linger: float) -> None:
+        super().__init__(MemoryStore(), broker, Settings(record_linger_seconds=linger))
+        self.pulls: list[float] = []
+
+    async def record_updates_once(self, *, batch: int = 500, wait: float = 0) -> int:
+        self.pulls.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(0.001)  # the pull and the record
+        return 1
+
+
+class Undeduping(MemoryBroker):
+    dedupes_publish = False
+
+
+async def pull_times(service: Pulling) -> list[float]:
+    loops = start_loops([UpdatesConsumer(service, batch=10)])
+    await asyncio.sleep(0.3)
+    await asyncio.wait_for(loops.stop(), timeout=1)
+    return [later - earlier for earlier, later in zip(service.pulls, service.pulls[1:])]
+
+
+async def test_after_a_partial_batch_the_recorder_lingers_before_it_pulls_again() -> None:
+    gaps = await pull_times(Pulling(MemoryBroker(), linger=0.05))
+    assert 2 <= len(gaps) <= 7
+    assert min(gaps) >= 0.05
+
+
+async def test_the_recorder_never_lingers_where_nodes_wait_for_claim_answers() -> None:
+    gaps = await pull_times(Pulling(Undeduping(), linger=0.05))
+    assert len(gaps) > 20

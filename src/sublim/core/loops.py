@@ -140,18 +140,31 @@ UPDATES_OUTAGE_PAUSE_SECONDS = 1.0
 @dataclass(frozen=True, slots=True)
 class UpdatesConsumer:
     """Records the executors' updates pulled from the updates topic. Through an outage of
-    an engine it pauses: unacked updates are redelivered once it is back, nothing is lost."""
+    an engine it pauses: unacked updates are redelivered once it is back, nothing is lost.
+
+    After a partial batch it lingers `record_linger_seconds` before it pulls again, so that
+    updates arriving one at a time are recorded a few per transaction
+    (docs/decisions/036-record-linger.md); never where nodes wait for their claims' answers
+    (brokers that cannot dedupe), which must not wait longer.
+    """
 
     service: Service
     batch: int = 500
     name: str = "updates consumer"
 
+    def _linger(self) -> float:
+        if not self.service.broker.dedupes_publish:
+            return 0.0
+        return self.service.settings.record_linger_seconds
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.service.record_updates_once(
+                pulled = await self.service.record_updates_once(
                     batch=self.batch, wait=UPDATES_PULL_WAIT_SECONDS
                 )
+                if 0 < pulled < self.batch and (linger := self._linger()) > 0:
+                    await stopped_within(stop, linger)
             except BackendError as exc:
                 service_log.warning("recording updates paused: %s; retrying in 1 s", exc)
                 await stopped_within(stop, UPDATES_OUTAGE_PAUSE_SECONDS)
