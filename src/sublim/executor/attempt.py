@@ -271,17 +271,26 @@ class Attempt:
         return verdict_for_failure(failure, attempt=self.number, policy=policy)
 
     async def _finish(self, verdict: Verdict, duration: float | None = None) -> None:
-        await self._report(verdict, duration)
-        if verdict.retry_in is not None:
-            await self.ctx.broker.nack(
-                self.consumer.subscription, [self.delivery.receipt], delay=verdict.retry_in
+        """Report the outcome, then ack the delivery (in the same batch of the reporter), or
+        nack it for a retry later."""
+        update = self._outcome(verdict, duration)
+        if verdict.retry_in is None:
+            await self.ctx.reporter.send_and_ack(
+                update, self.consumer.subscription, self.delivery.receipt
             )
-        else:
-            await self._ack()
+            return
+        await self.ctx.reporter.send(update)
+        await self.ctx.broker.nack(
+            self.consumer.subscription, [self.delivery.receipt], delay=verdict.retry_in
+        )
 
-    async def _report(self, verdict: Verdict, duration: float | None = None) -> None:
+    async def _report(self, verdict: Verdict) -> None:
+        await self.ctx.reporter.send(self._outcome(verdict))
+
+    def _outcome(self, verdict: Verdict, duration: float | None = None) -> Update:
+        """The attempt's last update, queued after its held Running update if any."""
         self._send_held_running()
-        update = self._update(
+        return self._update(
             verdict.status,
             result=verdict.data,
             error=verdict.error,
@@ -289,7 +298,6 @@ class Attempt:
             complete=True,
             reason=verdict.reason,
         )
-        await self.ctx.reporter.send(update)
 
     async def _ack(self) -> None:
         await self.ctx.reporter.ack(self.consumer.subscription, self.delivery.receipt)
