@@ -2,9 +2,10 @@
 
 Updates of one attempt are published in the order they were made (a batch keeps submission
 order), and an outcome is published before its request message is acknowledged. Updates and
-acks share one batcher: a batch publishes its updates in one call, then acks its deliveries
-(one call per subscription), so an attempt's outcome and its ack cost one batch, not two
-(docs/decisions/034-cheaper-attempts.md).
+acks share one batcher: a batch publishes its updates and acks its deliveries in one broker
+call (`publish_and_ack`, one transaction where the engine can), so an attempt's outcome and
+its ack cost one call, not two (docs/decisions/034-cheaper-attempts.md). A batch retried
+after a passing outage may publish its updates twice: the store ignores the copy.
 """
 
 from __future__ import annotations
@@ -64,12 +65,11 @@ class Reporter:
         """Publish the batch's updates, then ack its deliveries: an ack never goes before an
         update queued ahead of it (a failed publish acks nothing)."""
         messages = [self._message_of(o.update) for o in batch if o.update is not None]
-        if messages:
-            await _with_retries(
-                lambda: self._broker.publish(self._topic, messages), "publish updates"
-            )
-        for subscription, receipts in _receipts_by_subscription(batch).items():
-            await _with_retries(functools.partial(self._broker.ack, subscription, receipts), "ack")
+        acks = _receipts_by_subscription(batch)
+        publish_and_ack = functools.partial(
+            self._broker.publish_and_ack, self._topic, messages, acks
+        )
+        await _with_retries(publish_and_ack, "publish updates and ack")
         return [None] * len(batch)
 
     def _message_of(self, update: Update) -> Message:
