@@ -205,6 +205,21 @@ async def test_ack_removes_the_message(broker: Broker, route: Route, short_lease
     assert await broker.pull(route.subscription, 1, lease=LONG_LEASE, wait=short_lease * 2) == []
 
 
+async def test_publish_and_ack_publishes_the_messages_and_acks_the_receipts(
+    broker: Broker, route: Route, short_lease: float
+) -> None:
+    outcomes = Route(unique("topic"), unique("sub"))
+    await broker.ensure_subscription(outcomes.topic, outcomes.subscription)
+    await publish_texts(broker, route.topic, ["request"])
+    [delivery] = await pull_now(broker, route.subscription)
+
+    acks = {route.subscription: [delivery.receipt]}
+    await broker.publish_and_ack(outcomes.topic, [Message(b"outcome")], acks)
+
+    assert texts_of(await pull_now(broker, outcomes.subscription)) == ["outcome"]
+    assert await broker.pull(route.subscription, 1, lease=LONG_LEASE, wait=short_lease * 2) == []
+
+
 async def redelivered(
     broker: Broker, route: Route, short_lease: float
 ) -> tuple[Delivery, Delivery]:

@@ -6,10 +6,10 @@ checks, empty batches, the subscription-on-another-topic conflict, message sizes
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sublim.broker._shared import check_delay, check_lease, check_pull_arguments
-from sublim.broker.base import Delivery, Message, check_name, publish_within
+from sublim.broker.base import Delivery, Message, check_name, message_size, publish_within
 from sublim.errors import BrokerError, Conflict
 
 NOT_OPEN = "the broker is not open: call `await broker.open()` first"
@@ -79,6 +79,24 @@ class BaseBroker(ABC):
         if receipts:
             await self._ack(subscription, receipts)
 
+    async def publish_and_ack(
+        self, topic: str, messages: Sequence[Message], acks: Mapping[str, Sequence[str]]
+    ) -> set[str]:
+        self._check_name("topic", topic)
+        acks = {self._check_name("subscription", s): r for s, r in acks.items() if r}
+        limit = self.max_message_bytes
+        if not messages or not acks or any(message_size(m) > limit for m in messages):
+            return await self._publish_then_ack(topic, messages, acks)
+        return await self._publish_and_ack(topic, messages, acks)
+
+    async def _publish_then_ack(
+        self, topic: str, messages: Sequence[Message], acks: Mapping[str, Sequence[str]]
+    ) -> set[str]:
+        dropped = await self.publish(topic, messages)
+        for subscription, receipts in acks.items():
+            await self.ack(subscription, receipts)
+        return dropped
+
     async def nack(self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0) -> None:
         self._check_name("subscription", subscription)
         check_delay(delay)
@@ -125,6 +143,13 @@ class BaseBroker(ABC):
 
     @abstractmethod
     async def _nack(self, subscription: str, receipts: Sequence[str], delay: float) -> None: ...
+
+    async def _publish_and_ack(
+        self, topic: str, messages: Sequence[Message], acks: Mapping[str, Sequence[str]]
+    ) -> set[str]:
+        """Messages that fit and acks of valid names, neither empty. By default `publish`
+        then `ack`; an engine that can do both in one transaction does."""
+        return await self._publish_then_ack(topic, messages, acks)
 
     @abstractmethod
     async def _extend(self, subscription: str, receipts: Sequence[str], lease: float) -> set[str]:

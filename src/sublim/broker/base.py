@@ -172,6 +172,13 @@ class Broker(Protocol):
 
     async def ack(self, subscription: str, receipts: Sequence[str]) -> None: ...
 
+    async def publish_and_ack(
+        self, topic: str, messages: Sequence[Message], acks: Mapping[str, Sequence[str]]
+    ) -> set[str]:
+        """`publish` the messages, then `ack` the receipts of `acks` (by subscription), in one
+        transaction where the engine can: nothing is acked unless every message is published.
+        Returns what `publish` returns."""
+
     async def nack(
         self, subscription: str, receipts: Sequence[str], *, delay: float = 0.0
     ) -> None: ...

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -88,6 +88,7 @@ SELECT
     (SELECT MIN(available_at) FROM broker_messages WHERE subscription = :subscription)
 """
 _HELD = "id = ? AND subscription = ? AND lease_token = ?"
+_DELETE_HELD = f"DELETE FROM broker_messages WHERE {_HELD}"
 #: A receipt taken apart: (message id, subscription, lease token), the order of `_HELD`.
 HeldKey = tuple[int, str, str]
 
@@ -129,6 +130,21 @@ def _insert(
         return sqlite_db.insert_messages(conn, topic, rows, window, dropped)
 
 
+def _insert_and_ack(
+    conn: sqlite3.Connection,
+    topic: str,
+    rows: list[sqlite_db.MessageRow],
+    window: float,
+    dropped: set[str],
+    acked: list[HeldKey],
+) -> list[str]:
+    """`_insert`, and `_ack` of the `acked` messages, in one transaction."""
+    with sqlite_db.write_transaction(conn):
+        subscriptions = sqlite_db.insert_messages(conn, topic, rows, window, dropped)
+        conn.executemany(_DELETE_HELD, acked)
+    return subscriptions
+
+
 def _claim(conn: sqlite3.Connection, subscription: str, max_messages: int, lease: float) -> Claim:
     now = time.time()
     token = shared.new_lease_token()
@@ -149,7 +165,7 @@ def _retry_in(conn: sqlite3.Connection, subscription: str, now: float) -> float 
 
 def _ack(conn: sqlite3.Connection, keys: list[HeldKey]) -> None:
     with sqlite_db.write_transaction(conn):
-        conn.executemany(f"DELETE FROM broker_messages WHERE {_HELD}", keys)
+        conn.executemany(_DELETE_HELD, keys)
 
 
 def _nack(conn: sqlite3.Connection, keys: list[HeldKey], available_at: float) -> list[str]:
@@ -240,6 +256,15 @@ class SqliteBroker(BaseBroker, sqlite_db.BrokerTables):
         dropped: set[str] = set()
         rows = sqlite_db.message_rows(messages)
         await self._write_and_wake(_insert, topic, rows, self.dedupe_window, dropped)
+        return dropped
+
+    async def _publish_and_ack(
+        self, topic: str, messages: Sequence[Message], acks: Mapping[str, Sequence[str]]
+    ) -> set[str]:
+        dropped: set[str] = set()
+        acked = [key for s, receipts in acks.items() for key in _held_keys(s, receipts)]
+        rows = sqlite_db.message_rows(messages)
+        await self._write_and_wake(_insert_and_ack, topic, rows, self.dedupe_window, dropped, acked)
         return dropped
 
     async def _pull(

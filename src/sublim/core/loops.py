@@ -3,8 +3,8 @@ is set. `run_loops` runs a set of them to the end; `start_loops` starts them as 
 `stop` ends them together. `Supervised` starts a failed loop again after a pause.
 
 The service's loops are here, one class each: the `Sweeper` and the `UpdatesConsumer` (the
-API runs both, `sublim.api.app.background_loops`). The executor's are its consumers, its
-`Control` listener and each attempt's `Heartbeat` (`sublim.executor`).
+API runs both, `sublim.api.app.background_loops`). The executor's are its consumers and its
+`Control` listener (`sublim.executor`; an attempt's heartbeat is a timer, not a loop).
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 
 from sublim.broker.base import Broker, Delivery
 from sublim.core.ids import new_ulid
-from sublim.core.loops import LoopOf, start_loops, stopped_within
 from sublim.core.messages import decode_request
 from sublim.core.model import ErrorInfo, ExecutionRequest, TaskStatus, Update, WorkerInfo, utcnow
 from sublim.core.policy import (
@@ -30,6 +29,7 @@ from sublim.core.policy import (
 from sublim.core.task import Task
 from sublim.errors import BrokerError, InvalidInput
 from sublim.executor.control import Control
+from sublim.executor.heartbeat import Heartbeat
 from sublim.executor.pools import Outcome, Pool
 from sublim.executor.reporter import Reporter
 
@@ -39,6 +39,11 @@ S = TaskStatus
 
 #: A claim still unanswered after this many heartbeats is logged and sent again.
 CLAIM_RESEND_EVERY = 6
+
+#: How long an attempt's first Running report waits before it is published (never longer than
+#: half a heartbeat): an attempt that ends sooner has it published in one batch with its
+#: outcome, one broker call instead of two (docs/decisions/034-cheaper-attempts.md).
+RUNNING_REPORT_HOLD_SECONDS = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,9 @@ class Attempt:
         #: True once this delivery holds the attempt (announced, and granted where claimed):
         #: only then may it report for the execution.
         self._holds_attempt = False
+        #: The first Running update while it waits to be published, and its timer.
+        self._held_running: Update | None = None
+        self._hold_timer: asyncio.TimerHandle | None = None
 
     async def run(self, pool: Pool) -> None:
         request = self._decode()
@@ -172,7 +180,7 @@ class Attempt:
         claim is a second copy of a request another node runs (or of a finished execution),
         acked unrun. Returns whether this delivery now holds the attempt."""
         if not self.ctx.claims_attempts:
-            self.ctx.reporter.send(self._update(S.RUNNING))
+            self._hold_running(self._update(S.RUNNING))
             self._holds_attempt = True
             return True
         token = new_ulid()
@@ -203,6 +211,23 @@ class Attempt:
                 )
                 self.ctx.reporter.send(claim)
 
+    def _hold_running(self, update: Update) -> None:
+        """Publish the Running update a little later (see `RUNNING_REPORT_HOLD_SECONDS`), or
+        with the attempt's next update, whichever comes first. Its time stays the start's."""
+        self._held_running = update
+        hold = min(RUNNING_REPORT_HOLD_SECONDS, self.ctx.heartbeat_seconds / 2)
+        self._hold_timer = asyncio.get_running_loop().call_later(hold, self._send_held_running)
+
+    def _send_held_running(self) -> None:
+        """Queue the held Running update (if any) for publishing: before any later update of
+        the attempt, which the reporter then publishes in the same batch or after it."""
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        held, self._held_running = self._held_running, None
+        if held is not None:
+            self.ctx.reporter.send(held)
+
     def _named(self) -> tuple[str, int]:
         assert self.request is not None
         return self.request.execution_id, self.number
@@ -212,7 +237,7 @@ class Attempt:
             await self._finish(self._final_verdict(None))
             return
         name = "heartbeat of {} attempt {}".format(*self._named())
-        heartbeat = start_loops([LoopOf(name, self._heartbeat)])
+        heartbeat = Heartbeat(self.ctx.heartbeat_seconds, self._beat, name)
         task._cancel_requested = self._cancel_flag
         self._pool_run = asyncio.ensure_future(pool.run(task, time_limit=type(task).time_limit))
         try:
@@ -222,7 +247,7 @@ class Attempt:
                 raise
             outcome = None
         finally:
-            await heartbeat.stop(grace=0)  # at once: no beat after the outcome
+            await heartbeat.stop()  # at once: no beat after the outcome
         duration = outcome.duration_seconds if outcome is not None else None
         await self._finish(self._final_verdict(outcome), duration)
 
@@ -246,16 +271,26 @@ class Attempt:
         return verdict_for_failure(failure, attempt=self.number, policy=policy)
 
     async def _finish(self, verdict: Verdict, duration: float | None = None) -> None:
-        await self._report(verdict, duration)
-        if verdict.retry_in is not None:
-            await self.ctx.broker.nack(
-                self.consumer.subscription, [self.delivery.receipt], delay=verdict.retry_in
+        """Report the outcome, then ack the delivery (in the same batch of the reporter), or
+        nack it for a retry later."""
+        update = self._outcome(verdict, duration)
+        if verdict.retry_in is None:
+            await self.ctx.reporter.send_and_ack(
+                update, self.consumer.subscription, self.delivery.receipt
             )
-        else:
-            await self._ack()
+            return
+        await self.ctx.reporter.send(update)
+        await self.ctx.broker.nack(
+            self.consumer.subscription, [self.delivery.receipt], delay=verdict.retry_in
+        )
 
-    async def _report(self, verdict: Verdict, duration: float | None = None) -> None:
-        update = self._update(
+    async def _report(self, verdict: Verdict) -> None:
+        await self.ctx.reporter.send(self._outcome(verdict))
+
+    def _outcome(self, verdict: Verdict, duration: float | None = None) -> Update:
+        """The attempt's last update, queued after its held Running update if any."""
+        self._send_held_running()
+        return self._update(
             verdict.status,
             result=verdict.data,
             error=verdict.error,
@@ -263,17 +298,16 @@ class Attempt:
             complete=True,
             reason=verdict.reason,
         )
-        await self.ctx.reporter.send(update)
 
     async def _ack(self) -> None:
         await self.ctx.reporter.ack(self.consumer.subscription, self.delivery.receipt)
 
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
+    async def _beat(self) -> None:
         """Every `heartbeat_seconds` while the attempt runs: extend the delivery's lease and
         report the attempt Running."""
-        while not await stopped_within(stop, self.ctx.heartbeat_seconds):
-            await self._extend_lease()
-            self.ctx.reporter.send(self._update(S.RUNNING))
+        self._send_held_running()
+        await self._extend_lease()
+        self.ctx.reporter.send(self._update(S.RUNNING))
 
     async def _extend_lease(self) -> None:
         """Extend the delivery's lease. A broker that cannot be reached is tried again at the

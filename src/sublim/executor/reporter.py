@@ -1,18 +1,24 @@
 """Sending updates and acknowledgements from an executor, in batches.
 
 Updates of one attempt are published in the order they were made (a batch keeps submission
-order), and an outcome is awaited before its request message is acknowledged.
+order), and an outcome is published before its request message is acknowledged. Updates and
+acks share one batcher: a batch publishes its updates and acks its deliveries in one broker
+call (`publish_and_ack`, one transaction where the engine can), so an attempt's outcome and
+its ack cost one call, not two (docs/decisions/034-cheaper-attempts.md). A batch retried
+after a passing outage may publish its updates twice: the store ignores the copy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sublim.broker.base import Broker, Message, message_size
-from sublim.core.batching import Batcher, BatchFn
+from sublim.core.batching import Batcher
 from sublim.core.messages import update_message
 from sublim.core.model import Update
 from sublim.core.policy import too_large
@@ -23,35 +29,48 @@ log = logging.getLogger("sublim.executor")
 RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """An update to publish, a delivery to ack (once the update is published), or both."""
+
+    update: Update | None = None
+    subscription: str = ""
+    receipt: str | None = None
+
+
 class Reporter:
     """Publishes updates and acks deliveries for one node, batching concurrent calls."""
 
     def __init__(self, broker: Broker, updates_topic: str) -> None:
         self._broker = broker
         self._topic = updates_topic
-        self._updates: Batcher[Update, None] = Batcher(self._publish, name="updates")
-        self._acks: dict[str, Batcher[str, None]] = {}
+        self._outgoing: Batcher[_Outgoing, None] = Batcher(self._flush, name="updates and acks")
 
     def send(self, update: Update) -> asyncio.Future[None]:
         """Queue an update for publishing; await the result to know it is published."""
-        return self._updates.submit(update)
+        return self._outgoing.submit(_Outgoing(update))
 
     async def ack(self, subscription: str, receipt: str) -> None:
-        batcher = self._acks.get(subscription)
-        if batcher is None:
-            batcher = Batcher(self._acker(subscription), name=f"ack:{subscription}")
-            self._acks[subscription] = batcher
-        await batcher(receipt)
+        """Ack a delivery, after every update queued before it is published."""
+        await self._outgoing.submit(_Outgoing(None, subscription, receipt))
+
+    async def send_and_ack(self, update: Update, subscription: str, receipt: str) -> None:
+        """Publish an attempt's last update, then ack its delivery."""
+        await self._outgoing.submit(_Outgoing(update, subscription, receipt))
 
     async def close(self) -> None:
-        await self._updates.close()
-        for batcher in self._acks.values():
-            await batcher.close()
+        await self._outgoing.close()
 
-    async def _publish(self, updates: Sequence[Update]) -> list[None]:
-        messages = [self._message_of(u) for u in updates]
-        await _with_retries(lambda: self._broker.publish(self._topic, messages), "publish updates")
-        return [None] * len(updates)
+    async def _flush(self, batch: Sequence[_Outgoing]) -> list[None]:
+        """Publish the batch's updates, then ack its deliveries: an ack never goes before an
+        update queued ahead of it (a failed publish acks nothing)."""
+        messages = [self._message_of(o.update) for o in batch if o.update is not None]
+        acks = _receipts_by_subscription(batch)
+        publish_and_ack = functools.partial(
+            self._broker.publish_and_ack, self._topic, messages, acks
+        )
+        await _with_retries(publish_and_ack, "publish updates and ack")
+        return [None] * len(batch)
 
     def _message_of(self, update: Update) -> Message:
         """The update's message; for one over the broker's limit (a result too large), an
@@ -64,12 +83,13 @@ class Reporter:
         log.error("update of execution %s is %d bytes, over %d", update.execution_id, size, limit)
         return update_message(too_large(update, of="update", size=size, limit=limit))
 
-    def _acker(self, subscription: str) -> BatchFn[str, None]:
-        async def ack_batch(receipts: Sequence[str]) -> list[None]:
-            await _with_retries(lambda: self._broker.ack(subscription, receipts), "ack")
-            return [None] * len(receipts)
 
-        return ack_batch
+def _receipts_by_subscription(batch: Sequence[_Outgoing]) -> dict[str, list[str]]:
+    receipts: dict[str, list[str]] = {}
+    for outgoing in batch:
+        if outgoing.receipt is not None:
+            receipts.setdefault(outgoing.subscription, []).append(outgoing.receipt)
+    return receipts
 
 
 async def _with_retries(call: Callable[[], Awaitable[Any]], what: str) -> None:
