@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant
+from fastapi.routing import APIRoute
 
+from sublim.api import events, routes_executions, routes_ops, routes_tasks, updates
+from sublim.api.auth import authorize
 from sublim.api.idempotency import IdempotencyCache
 from sublim.broker.memory import MemoryBroker
 from sublim.config import Settings
@@ -110,3 +117,27 @@ async def test_a_failed_response_is_not_kept_for_replay() -> None:
 
     assert (await cache.run("k", "f", produce)).status == 503
     assert (await cache.run("k", "f", produce)).status == 201
+
+
+def _calls(dependant: Dependant) -> Iterator[Any]:
+    yield dependant.call
+    for dependency in dependant.dependencies:
+        yield from _calls(dependency)
+
+
+def _runs_on_the_loop(call: Any) -> bool:
+    return inspect.iscoroutinefunction(call) or (
+        not inspect.isclass(call) and inspect.iscoroutinefunction(type(call).__call__)
+    )
+
+
+def test_no_endpoint_or_dependency_runs_in_the_thread_pool() -> None:
+    """FastAPI runs a sync endpoint or dependency (or a class's __init__) in its thread
+    pool: a thread hop on every request."""
+    routers = [routes_tasks, routes_executions, events, updates, routes_ops]
+    routes = [r for module in routers for r in module.router.routes if isinstance(r, APIRoute)]
+    assert len(routes) > 10
+    dependants = [route.dependant for route in routes] + [get_dependant(path="", call=authorize)]
+    for dependant in dependants:
+        sync = [call for call in _calls(dependant) if not _runs_on_the_loop(call)]
+        assert sync == [], dependant.path

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import uvicorn
 
-from sublim.api.http_server import _h11_protocol, _httptools_protocol
+from sublim.api.http_server import HeadLimits, _h11_protocol, _httptools_protocol
 from tests.api.conftest import ApiProcess, create_task, start_api
 
 HEADER_TIMEOUT = 1.0
@@ -169,3 +169,21 @@ def _limits_of(make_protocol: Callable[..., type[asyncio.Protocol]]) -> dict[str
     if make_protocol is _h11_protocol:
         return {"timeout": HEADER_TIMEOUT}
     return {"max_bytes": 65536, "timeout": HEADER_TIMEOUT}
+
+
+async def test_a_head_is_timed_from_its_own_start_on_a_connection_that_served_others() -> None:
+    """One timer per connection: a head that ended in time leaves it to lapse, and the next
+    head is given its own full timeout."""
+    loop = asyncio.get_running_loop()
+    breaches: list[tuple[int, float]] = []
+    head = HeadLimits(1024, 0.2, lambda status: breaches.append((status, loop.time())))
+    began = loop.time()
+    head.start(loop)
+    await asyncio.sleep(0.1)
+    head.stop()  # the first request's head, in time
+    await asyncio.sleep(0.05)
+    head.start(loop)  # the next one begins at 0.15 s: due at 0.35 s, not at 0.2 s
+    await asyncio.sleep(0.45)
+    assert [status for status, _ in breaches] == [408]
+    assert breaches[0][1] - began >= 0.35
+    head.close()

@@ -1,7 +1,12 @@
-"""What routes take from the app: the service, settings, and shared query parameters."""
+"""What routes take from the app: the service, settings, and shared query parameters.
+
+Dependencies are `async def`: FastAPI runs a plain `def` dependency (or a class's `__init__`)
+in its thread pool, a thread hop on every request for what is an attribute read.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -17,7 +22,7 @@ from sublim.core.service import Service
 from sublim.store.base import MAX_PAGE, ExecutionQuery
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
@@ -48,18 +53,18 @@ def as_utc(moment: datetime | None) -> datetime | None:
 
 
 class ExecutionFilters:
-    """The filters of execution lists, as query parameters."""
+    """The filters of execution lists (query parameters: see `execution_filters`)."""
 
     def __init__(
         self,
-        status: Annotated[list[TaskStatus], Query(description="repeatable")] = [],  # noqa: B006
+        status: list[TaskStatus] | None = None,
         topic: str | None = None,
-        created_after: Annotated[datetime | None, Query(description="inclusive")] = None,
-        created_before: Annotated[datetime | None, Query(description="exclusive")] = None,
-        limit: Limit = 50,
-        cursor: Cursor = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
     ) -> None:
-        self.statuses = frozenset(status)
+        self.statuses = frozenset(status or ())
         self.topic = topic
         self.created_after = as_utc(created_after)
         self.created_before = as_utc(created_before)
@@ -78,16 +83,41 @@ class ExecutionFilters:
         )
 
 
-async def idempotent(request: Request, key: str | None, body: str, produce: Produce) -> Response:
-    """Run `produce` once per Idempotency-Key (per token, method and path)."""
+async def execution_filters(
+    status: Annotated[list[TaskStatus], Query(description="repeatable")] = [],  # noqa: B006
+    topic: str | None = None,
+    created_after: Annotated[datetime | None, Query(description="inclusive")] = None,
+    created_before: Annotated[datetime | None, Query(description="exclusive")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ExecutionFilters:
+    """The filters of execution lists, as query parameters."""
+    return ExecutionFilters(status, topic, created_after, created_before, limit, cursor)
+
+
+ExecutionFiltersDep = Annotated[ExecutionFilters, Depends(execution_filters)]
+
+
+async def idempotent(
+    request: Request, key: str | None, body: Callable[[], str], produce: Produce
+) -> Response:
+    """Run `produce` once per Idempotency-Key (per token, method and path); `body` gives
+    the request's fingerprint, computed only when a key is sent."""
     if key is None:
         status, content = await produce()
-        return JSONResponse(content, status_code=status)
+        return json_response(content, status)
     cache: IdempotencyCache = request.app.state.idempotency
     who = request.headers.get("authorization", "")
     cache_key = fingerprint_of(who, request.method, request.url.path, key)
-    outcome = await cache.run(cache_key, fingerprint_of(body), produce)
+    outcome = await cache.run(cache_key, fingerprint_of(body()), produce)
     headers = {REPLAYED_HEADER: "true"} if outcome.replayed else {}
     return Response(
         outcome.content, status_code=outcome.status, headers=headers, media_type="application/json"
     )
+
+
+def json_response(content: bytes | Any, status: int = 200) -> Response:
+    """`content` (JSON bytes, or a value Starlette's JSONResponse encodes) as a response."""
+    if isinstance(content, bytes):
+        return Response(content, status_code=status, media_type="application/json")
+    return JSONResponse(content, status_code=status)

@@ -9,6 +9,8 @@ Everything else gets 421 Misdirected Request (decision 022).
 
 from __future__ import annotations
 
+import functools
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sublim.api.problems import problem
@@ -38,6 +40,11 @@ def is_loopback_host_header(header: str) -> bool:
     return name is not None and is_loopback(name)
 
 
+#: `is_loopback_host_header`, remembered for the few Host values a server sees (bounded:
+#: the header is the client's).
+_loopback_host_header = functools.lru_cache(maxsize=256)(is_loopback_host_header)
+
+
 def _host_header(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"host":
@@ -54,7 +61,7 @@ class LoopbackHostsOnly:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         guarded = scope["type"] in GUARDED_SCOPES
         host = _host_header(scope) if guarded else ""
-        if not guarded or is_loopback_host_header(host):
+        if not guarded or _loopback_host_header(host):
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": WEBSOCKET_REFUSED})

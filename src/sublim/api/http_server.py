@@ -34,25 +34,40 @@ def refusal(status: int) -> bytes:
 
 
 class HeadLimits:
-    """The state of one connection's request head: a timer, and the bytes read so far."""
+    """The state of one connection's request head: its deadline, and the bytes read so far.
+
+    One timer per connection, not per request: `stop` only clears the deadline, and a timer
+    that fires finds the head done (it lapses) or a later head's deadline (it is set again
+    for that). Arming and cancelling a timer for every request cost more than the rest.
+    """
 
     def __init__(self, max_bytes: int, timeout: float, on_breach: Callable[[int], None]) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self._on_breach = on_breach
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
         self._bytes = 0
 
     @property
     def reading(self) -> bool:
-        return self._timer is not None
+        return self._deadline is not None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._timer is None:
+        if self._deadline is None:
             self._bytes = 0
-            self._timer = loop.call_later(self.timeout, self._on_breach, 408)
+            self._loop = loop
+            self._deadline = loop.time() + self.timeout
+            if self._timer is None:
+                self._timer = loop.call_at(self._deadline, self._expire)
 
     def stop(self) -> None:
+        self._deadline = None
+
+    def close(self) -> None:
+        """Stop, and drop the timer (the connection is gone)."""
+        self.stop()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -63,6 +78,16 @@ class HeadLimits:
         if self._bytes > self.max_bytes:
             self.stop()
             self._on_breach(431)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self._deadline is None or self._loop is None:
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._expire)
+            return
+        self.stop()
+        self._on_breach(408)
 
 
 def _refuse(transport: asyncio.Transport, cycle: Any, status: int) -> None:
@@ -82,11 +107,11 @@ class _EndsHead(asyncio.Protocol):
     cycle: Any
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.head.stop()
+        self.head.close()
         super().connection_lost(exc)
 
     def _breach(self, status: int) -> None:
-        self.head.stop()
+        self.head.close()
         _refuse(self.transport, self.cycle, status)
 
 

@@ -26,6 +26,7 @@ DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 REPLAYED_HEADER = "Idempotent-Replayed"
 
+#: A response's status and body: JSON bytes, or a value `encode_json` encodes.
 Produce = Callable[[], Awaitable[tuple[int, Any]]]
 
 
@@ -95,7 +96,7 @@ class IdempotencyCache:
         self._running[key] = done
         try:
             status, body = await produce()
-            content = encode_json(body)
+            content = body if isinstance(body, bytes) else encode_json(body)
             if 200 <= status < 300:
                 expires_at = self._clock() + self.ttl
                 self._store(key, StoredResponse(fingerprint, status, content, expires_at))

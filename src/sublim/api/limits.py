@@ -21,15 +21,19 @@ DRAIN_BYTES = 64 * 1024 * 1024
 DRAIN_SECONDS = 10.0
 
 
-def _header(scope: Scope, wanted: bytes) -> bytes | None:
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"expect"})
+
+
+def _body_headers(scope: Scope) -> dict[bytes, bytes]:
+    """The headers that say what body follows, in one pass (the first of each)."""
+    found: dict[bytes, bytes] = {}
     for name, value in scope.get("headers", ()):
-        if name == wanted:
-            return bytes(value)
-    return None
+        if name in _BODY_HEADERS and name not in found:
+            found[name] = bytes(value)
+    return found
 
 
-def _declared_length(scope: Scope) -> int | None:
-    value = _header(scope, b"content-length")
+def _declared_length(value: bytes | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
@@ -43,9 +47,10 @@ class _Body:
 
     @classmethod
     def of(cls, scope: Scope) -> _Body:
-        declared = _declared_length(scope)
-        chunked = (_header(scope, b"transfer-encoding") or b"").lower() == b"chunked"
-        expect = (_header(scope, b"expect") or b"").lower() == b"100-continue"
+        headers = _body_headers(scope)
+        declared = _declared_length(headers.get(b"content-length"))
+        chunked = headers.get(b"transfer-encoding", b"").lower() == b"chunked"
+        expect = headers.get(b"expect", b"").lower() == b"100-continue"
         return cls(unread=bool(declared) or chunked, declared=declared, expects_continue=expect)
 
     def saw(self, message: Message) -> None:
@@ -88,7 +93,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         body = _Body.of(scope)
-        send = _draining_first(body, receive, send)
+        if body.unread:  # a request without a body has nothing to drain
+            send = _draining_first(body, receive, send)
         if body.declared is not None and body.declared > self.max_bytes:
             response = problem(413, f"request body larger than {self.max_bytes} bytes")
             await response(scope, receive, send)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from sublim.api.deps import ExecutionFilters, ServiceDep, problems
+from sublim.api.deps import ExecutionFiltersDep, ServiceDep, problems
 from sublim.api.ids import ExecutionIdPath
 from sublim.api.schemas import ExecutionList, ExecutionOut
 
@@ -14,9 +12,7 @@ router = APIRouter(prefix="/v1/executions", tags=["executions"])
 
 
 @router.get("", response_model=ExecutionList, responses=problems(422, 503))
-async def list_executions(
-    service: ServiceDep, filters: Annotated[ExecutionFilters, Depends()]
-) -> ExecutionList:
+async def list_executions(service: ServiceDep, filters: ExecutionFiltersDep) -> ExecutionList:
     """Executions, newest first (without their event logs)."""
     return ExecutionList.of(await service.list_executions(filters.query()))
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
 from sublim.api.deps import (
     Cursor,
-    ExecutionFilters,
+    ExecutionFiltersDep,
     IdempotencyKey,
     Limit,
     ServiceDep,
@@ -68,9 +68,9 @@ async def create_task(
             execute=body.execute,
             max_attempts=body.max_attempts,
         )
-        return 201, _created(task, execution).model_dump(mode="json")
+        return 201, _created(task, execution).model_dump_json().encode()
 
-    return await idempotent(request, idempotency_key, body.model_dump_json(), produce)
+    return await idempotent(request, idempotency_key, body.model_dump_json, produce)
 
 
 @router.post(
@@ -97,16 +97,13 @@ async def create_tasks(
         ]
         created = await service.create_tasks(specs)
         items = [_created(task, execution) for task, execution in created]
-        return 201, CreatedTasks(items=items).model_dump(mode="json")
+        return 201, CreatedTasks(items=items).model_dump_json().encode()
 
-    return await idempotent(request, idempotency_key, body.model_dump_json(), produce)
+    return await idempotent(request, idempotency_key, body.model_dump_json, produce)
 
 
 def _created(task: TaskRecord, execution: Execution | None) -> CreatedTask:
-    return CreatedTask(
-        **TaskOut.of(task).model_dump(),
-        execution=ExecutionOut.of(execution) if execution else None,
-    )
+    return CreatedTask.of_created(task, execution)
 
 
 @router.get("", response_model=TaskList, responses=problems(422, 503))
@@ -172,16 +169,19 @@ async def enqueue_execution(
         execution = await service.enqueue(
             task_id, max_attempts=options.max_attempts, depends_on=options.depends_on
         )
-        return 202, ExecutionOut.of(execution).model_dump(mode="json")
+        return 202, ExecutionOut.of(execution).model_dump_json().encode()
 
-    return await idempotent(request, idempotency_key, task_id + options.model_dump_json(), produce)
+    def fingerprint() -> str:
+        return task_id + options.model_dump_json()
+
+    return await idempotent(request, idempotency_key, fingerprint, produce)
 
 
 @router.get(
     "/{task_id}/executions", response_model=ExecutionList, responses=problems(404, 422, 503)
 )
 async def list_task_executions(
-    task_id: TaskIdPath, service: ServiceDep, filters: Annotated[ExecutionFilters, Depends()]
+    task_id: TaskIdPath, service: ServiceDep, filters: ExecutionFiltersDep
 ) -> ExecutionList:
     """The task's executions, newest first (without their event logs)."""
     await service.get_task(task_id)

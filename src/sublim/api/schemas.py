@@ -1,4 +1,8 @@
-"""The API's request and response bodies (the shapes of DESIGN §6)."""
+"""The API's request and response bodies (the shapes of DESIGN §6).
+
+Response models are read from the core's models by attribute (`from_attributes`), not
+through a dump of them: one validation pass per response.
+"""
 
 from __future__ import annotations
 
@@ -120,8 +124,7 @@ class ExecutionOut(BaseModel):
 
     @classmethod
     def of(cls, execution: Execution) -> ExecutionOut:
-        fields = execution.model_dump(include=set(cls.model_fields) - {"events"})
-        return cls(**fields, events=[EventOut.of(e) for e in execution.events])
+        return cls.model_validate(execution, from_attributes=True)
 
 
 class ExecutionSummaryOut(BaseModel):
@@ -148,14 +151,17 @@ class TaskOut(BaseModel):
 
     @classmethod
     def of(cls, task: TaskRecord) -> TaskOut:
-        fields = task.model_dump(exclude={"latest_execution"})
-        return cls(**fields, latest_execution=ExecutionSummaryOut.of(task.latest_execution))
+        return cls.model_validate(task, from_attributes=True)
 
 
 class CreatedTask(TaskOut):
     """A new task; with `execute: true`, also the execution that was enqueued."""
 
     execution: ExecutionOut | None = None
+
+    @classmethod
+    def of_created(cls, task: TaskRecord, execution: Execution | None) -> CreatedTask:
+        return cls.model_validate({**dict(task), "execution": execution}, from_attributes=True)
 
 
 class CreatedTasks(BaseModel):
