@@ -23,8 +23,8 @@ Then a real `sublim api` serves the store (broker: a SQLite file, or the same Po
 database) and each case below is asked `--requests` times (after one warm-up request), one
 request at a time, on one keep-alive connection, with the default page size (50):
 
-- first page, and a deep cursor: the id of the execution in the middle of the table (every
-  filter's matches below it), or, for the one-day window, in the middle of that window;
+- first page, and a deep cursor: the id of the execution in the middle of the table (which
+  is also the middle of the one-day window), or for a task's executions its newer one;
 - cases: no filter, status (common, rare, two statuses), topic (common), topic+status
   (common and rare combinations), created_after, created_before, a one-day window
   (created_after+created_before) in the middle, and a task's executions
@@ -37,7 +37,8 @@ Prints a markdown table of p50/p99 in ms per case (and the page's item count).
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
         [--requests 30] [--keep] [--url STORE_URL] [--ids FILE]
 
-`--keep` leaves the loaded store in place (its URL is printed) and `--url` measures such a
+`--keep` leaves the loaded store in place (its URL is printed; remove the file or drop the
+database afterwards) and `--url` measures such a
 store again without loading (e.g. before and after a change of the queries or a new index,
 which the API's migrations then build on the loaded data). `--ids FILE` writes the ids each
 case answered, to compare two runs' answers. No timing is asserted anywhere.
@@ -438,7 +439,7 @@ def cases(dataset: Dataset) -> list[Case]:
         "created_after": moment(dataset.millis(n // 2 - day // 2)).isoformat(),
         "created_before": moment(dataset.millis(n // 2 + day // 2)).isoformat(),
     }
-    listed = [
+    listed: list[tuple[str, dict[str, Any]]] = [
         ("no filter", {}),
         ("status=Passed", {"status": "Passed"}),
         ("status=Killed (1%)", {"status": "Killed"}),
