@@ -16,9 +16,10 @@ import pytest
 from sublim.core.model import TaskStatus
 from sublim.engines.sqlite import connect, migrate
 from sublim.errors import ConfigError, StoreError
+from sublim.store._sqlite_rows import SQLITE
 from sublim.store.base import ExecutionQuery, TaskQuery
 from sublim.store.sqlite import MIGRATIONS, SqliteStore
-from tests.contract.store_builders import a_task, an_execution, next_heartbeat
+from tests.contract.store_builders import a_task, an_execution, at, next_heartbeat
 
 
 def url_of(path: Path) -> str:
@@ -165,6 +166,13 @@ async def test_list_filters_are_answered_from_indexes(tmp_path: Path) -> None:
     )
     assert "USING COVERING INDEX task_labels_by_key_value" in label_plan
     assert "USING INDEX executions_by_status_heartbeat" in sweep_plan
+    # Lists of executions find their page's ids in one index, without reading rows.
+    topic_status = ExecutionQuery(topic="A", statuses=frozenset({TaskStatus.FAILED}))
+    window = ExecutionQuery(created_after=at(0), created_before=at(10))
+    sql, params = SQLITE.list_executions(topic_status)
+    assert "COVERING INDEX executions_by_topic_status" in _query_plan(path, sql, *params)
+    sql, params = SQLITE.list_executions(window)
+    assert "COVERING INDEX executions_by_" in _query_plan(path, sql, *params)
 
 
 async def test_queries_filtering_on_everything_still_return_the_right_rows(

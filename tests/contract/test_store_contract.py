@@ -397,6 +397,13 @@ async def test_listing_executions_with_a_filter_pages_through_the_matching_ones(
     query = ExecutionQuery(statuses=frozenset({S.RUNNING}), limit=7)
     listed = [e.id for page in await all_execution_pages(store, query) for e in page.items]
     assert listed == [e.id for e in reversed(executions) if e.status == S.RUNNING]
+    # Several statuses (the SQL stores merge one page per status), both ways round.
+    two = frozenset({S.RUNNING, S.FAILED})
+    for oldest_first in (False, True):
+        query = ExecutionQuery(statuses=two, oldest_first=oldest_first, limit=7)
+        listed = [e.id for page in await all_execution_pages(store, query) for e in page.items]
+        expected = [e.id for e in executions if e.status in two]
+        assert listed == (expected if oldest_first else expected[::-1])
 
 
 async def test_listing_executions_oldest_first_pages_through_them_in_creation_order(

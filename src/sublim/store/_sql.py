@@ -49,13 +49,21 @@ SELECT_TASKS = (
 SELECT_EXECUTIONS = f"SELECT {names(EXECUTION_COLUMNS)} FROM executions"
 
 
+def _one_status_each(query: ExecutionQuery) -> list[ExecutionQuery]:
+    """`query` itself, or with several statuses one query per status (in a stable order)."""
+    if len(query.statuses) < 2:
+        return [query]
+    return [query.model_copy(update={"statuses": frozenset({s})}) for s in sorted(query.statuses)]
+
+
 class Where:
     """The WHERE clause of a list query, built filter by filter, and its parameters."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, params: list[Any] | None = None) -> None:
         self.dialect = dialect
         self.clauses: list[str] = []
-        self.params: list[Any] = []
+        #: Shared by the clauses of one statement (placeholders are numbered across it).
+        self.params: list[Any] = [] if params is None else params
 
     def add(self, clause: str, *params: Any) -> None:
         """Add `clause`, whose each `$?` is the placeholder of the next of `params`."""
@@ -115,6 +123,8 @@ class Dialect:
             where.add(f"{column} >= {PARAM}", value)
         elif spec.op == "before":
             where.add(f"{column} < {PARAM}", value)
+        elif spec.op == "one_of" and len(value) == 1:
+            where.add(f"{column} = {PARAM}", *value)  # in index order, unlike `IN`/`ANY`
         elif spec.op == "one_of":
             self.one_of(where, column, sorted(value))
         elif spec.op == "has_labels":
@@ -134,16 +144,40 @@ class Dialect:
         return sql, where.params
 
     def list_executions(self, query: ExecutionQuery) -> tuple[str, list[Any]]:
-        """The SQL of one page of executions (one more than the limit) and its parameters."""
-        where = Where(self)
+        """The SQL of one page of executions (one more than the limit) and its parameters.
+
+        The page's ids are found first, then its rows (`WHERE id IN (ids)`): the ids come
+        from an index alone where one holds every column filtered on (`created_at` with
+        `id`, both ways round), without reading a row for each one skipped. With several
+        statuses, the ids are the merge of one page per status (each the head of an index
+        on `status, …, id`): the same page, without reading every match of every status.
+        """
+        params: list[Any] = []
+        order = "ASC" if query.oldest_first else "DESC"
+        arms = [self._page_ids(arm, params) for arm in _one_status_each(query)]
+        if len(arms) == 1:
+            ids = arms[0]
+        else:
+            union = " UNION ALL ".join(
+                f"SELECT id FROM ({arm}) AS s{i}" for i, arm in enumerate(arms)
+            )
+            ids = f"SELECT id FROM ({union}) AS u ORDER BY id {order}{self._limit(query, params)}"
+        return f"{SELECT_EXECUTIONS} WHERE id IN ({ids}) ORDER BY id {order}", params
+
+    def _page_ids(self, query: ExecutionQuery, params: list[Any]) -> str:
+        """The SQL of the ids of one page of executions (one more than the limit)."""
+        where = Where(self, params)
         for spec in EXECUTION_FILTERS:
             if (value := spec.value_in(query)) is not None:
                 self.filter(where, spec, value)
         if query.cursor is not None:
             where.add(f"id {'>' if query.oldest_first else '<'} {PARAM}", query.cursor)
         order = "ASC" if query.oldest_first else "DESC"
-        limit = where.limit(query.limit + 1)
-        return f"{SELECT_EXECUTIONS}{where.sql()} ORDER BY id {order}{limit}", where.params
+        limit = self._limit(query, params)
+        return f"SELECT id FROM executions{where.sql()} ORDER BY id {order}{limit}"
+
+    def _limit(self, query: ExecutionQuery, params: list[Any]) -> str:
+        return Where(self, params).limit(query.limit + 1)
 
     def task_page(self, rows: Iterable[Row], limit: int) -> Page[TaskRecord]:
         """The page of `list_tasks`'s rows."""

@@ -107,6 +107,16 @@ MIGRATIONS: list[Migration] = [
             PRIMARY KEY (depends_on, execution_id)
         ) WITHOUT ROWID""",
     ),
+    (  # 3: lists of executions answered from indexes alone (`_sql.Dialect.list_executions`)
+        # topic + status, newest first, without reading the matches of only one of them;
+        "CREATE INDEX executions_by_topic_status ON executions (topic, status, id)",
+        # a created_at range's ids, to sort, without reading a row (the old index held the
+        # rowid, not the id) ...
+        "DROP INDEX executions_by_created_at",
+        "CREATE INDEX executions_by_created_at ON executions (created_at, id)",
+        # ... or the ids in order, with created_at beside them, to skip the newer ones.
+        "CREATE INDEX executions_by_id_created_at ON executions (id, created_at)",
+    ),
 ]
 
 
