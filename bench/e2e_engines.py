@@ -59,8 +59,13 @@ def settings_for(store_url: str, broker_url: str) -> Settings:
 
 
 def start_executors(settings: Settings, count: int, log_dir: Path) -> list[subprocess.Popen[bytes]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SUBLIM_BROKER_URL": settings.broker_url,
-           "SUBLIM_STORE_URL": settings.store_url, "SUBLIM_LEASE_SECONDS": "30"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "SUBLIM_BROKER_URL": settings.broker_url,
+        "SUBLIM_STORE_URL": settings.store_url,
+        "SUBLIM_LEASE_SECONDS": "30",
+    }
     command = [sys.executable, "-m", "sublim.cli", "executor", NODE]
     logs = [open(log_dir / f"executor-{i}.log", "wb") for i in range(count)]  # noqa: SIM115
     return [subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log) for log in logs]
@@ -159,10 +164,12 @@ def report_latency(args: argparse.Namespace, tmp: Path) -> None:
         return one_latency_run(settings, args.rate, args.seconds)
 
     latencies = run(args.store, args.broker, args.executors, tmp, measure)
-    print(f"enqueue-to-start at {args.rate:.0f}/s for {args.seconds:.0f} s "
-          f"({len(latencies)} executions): p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-          f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms "
-          f"(store {args.store}, broker {args.broker})")
+    print(
+        f"enqueue-to-start at {args.rate:.0f}/s for {args.seconds:.0f} s "
+        f"({len(latencies)} executions): p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+        f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms "
+        f"(store {args.store}, broker {args.broker})"
+    )
 
 
 def report_throughput(args: argparse.Namespace, tmp: Path) -> None:
@@ -173,10 +180,14 @@ def report_throughput(args: argparse.Namespace, tmp: Path) -> None:
     for index in range(args.runs):
         seconds = run(args.store, args.broker, args.executors, tmp, measure)
         rates.append(args.executions / seconds)
-        print(f"run {index + 1}: {args.executions} executions in {seconds:.2f} s "
-              f"= {rates[-1]:.0f}/s", flush=True)
-    print(f"median: {statistics.median(rates):.0f} executions/s "
-          f"(store {args.store}, broker {args.broker})")
+        print(
+            f"run {index + 1}: {args.executions} executions in {seconds:.2f} s = {rates[-1]:.0f}/s",
+            flush=True,
+        )
+    print(
+        f"median: {statistics.median(rates):.0f} executions/s "
+        f"(store {args.store}, broker {args.broker})"
+    )
 
 
 def main() -> None:
@@ -186,8 +197,11 @@ def main() -> None:
     parser.add_argument("-n", "--executions", type=int, default=2000)
     parser.add_argument("--executors", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--latency", action="store_true",
-                        help="measure enqueue-to-start latency at a steady rate instead")
+    parser.add_argument(
+        "--latency",
+        action="store_true",
+        help="measure enqueue-to-start latency at a steady rate instead",
+    )
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()

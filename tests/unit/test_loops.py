@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import pytest
 
@@ -157,7 +158,7 @@ async def pull_times(service: Pulling) -> list[float]:
     loops = start_loops([UpdatesConsumer(service, batch=10)])
     await asyncio.sleep(0.3)
     await asyncio.wait_for(loops.stop(), timeout=1)
-    return [later - earlier for earlier, later in zip(service.pulls, service.pulls[1:])]
+    return [later - earlier for earlier, later in pairwise(service.pulls)]
 
 
 async def test_after_a_partial_batch_the_recorder_lingers_before_it_pulls_again() -> None:
