@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Requests/s of a real `sublim api` (SQLite store and broker) for GET /v1/executions/{id} and
-# POST /v1/tasks, with wrk (apt-get install wrk): 3 runs each, the median printed.
+# POST /v1/tasks with execute: true (as the Performance issue asks), with wrk (apt-get install
+# wrk): 3 runs each, the median printed. PYTHONPATH=OTHER/src measures another tree.
 #   bash bench/api_load.sh [seconds per run, default 10] [connections, default 32]
 set -euo pipefail
 SECONDS_PER_RUN=${1:-10}
@@ -20,7 +21,7 @@ EXECUTION=$(curl -sf -XPOST "$URL/v1/tasks" -H 'Content-Type: application/json' 
   -d '{"topic": "Bench", "execute": true}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["execution"]["id"])')
 cat >"$DIR/post.lua" <<'LUA'
 wrk.method = "POST"
-wrk.body = '{"topic": "Bench", "payload": {"n": 1}, "labels": {"bench": "yes"}}'
+wrk.body = '{"topic": "Bench", "payload": {"n": 1}, "labels": {"bench": "yes"}, "execute": true}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
@@ -30,4 +31,4 @@ median_rps() {  # args: wrk arguments
   done | sort -n | sed -n 2p
 }
 echo "GET  /v1/executions/{id}: $(median_rps "$URL/v1/executions/$EXECUTION") req/s (median of 3)"
-echo "POST /v1/tasks:           $(median_rps -s "$DIR/post.lua" "$URL/v1/tasks") req/s (median of 3)"
+echo "POST /v1/tasks (execute): $(median_rps -s "$DIR/post.lua" "$URL/v1/tasks") req/s (median of 3)"

@@ -7,6 +7,8 @@ recorded Dispatched (the same path, and outbox, as every enqueue). After the run
 checks the store's count of Dispatched executions. Median of `--runs` runs (default 3), each
 on fresh state, removed afterwards:
 
+- `sqlite`: `Service` in this process, store and broker in one new SQLite file (the embedded
+  default: the same-file outbox);
 - `sqlite-redis`: `Service` in this process, SQLite store (a new file) + Redis broker
   (`redis://127.0.0.1:6379/0?prefix=<new>`, its keys deleted afterwards);
 - `postgres`: `Service` in this process, PostgreSQL store and broker in a new database (the
@@ -14,7 +16,7 @@ on fresh state, removed afterwards:
 - `http`: a `sublim api` subprocess (SQLite store + Redis broker, as `sqlite-redis`), fed
   `POST /v1/tasks:batch` by `sublim.AsyncClient.create_tasks`.
 
-    .venv/bin/python bench/batch_enqueue.py [--configs sqlite-redis,postgres,http]
+    .venv/bin/python bench/batch_enqueue.py [--configs sqlite,sqlite-redis,postgres,http]
         [--batches 20] [--size 1000] [--callers 2] [--runs 3]
         [--redis redis://127.0.0.1:6379/0] [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
@@ -128,6 +130,12 @@ async def sqlite_redis(args: argparse.Namespace) -> float:
             return await run_service(settings, args)
 
 
+async def sqlite(args: argparse.Namespace) -> float:
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as folder:
+        url = f"sqlite:///{Path(folder) / 'sublim.db'}"
+        return await run_service(Settings(store_url=url, broker_url=url), args)
+
+
 async def postgres(args: argparse.Namespace) -> float:
     async with postgres_database(args.postgres) as url:
         return await run_service(Settings(store_url=url, broker_url=url), args)
@@ -207,6 +215,7 @@ async def feed_api(url: str, store: str, args: argparse.Namespace) -> float:
 
 
 CONFIGS: dict[str, Callable[[argparse.Namespace], Awaitable[float]]] = {
+    "sqlite": sqlite,
     "sqlite-redis": sqlite_redis,
     "postgres": postgres,
     "http": http,
