@@ -186,3 +186,23 @@ async def test_a_wake_up_socket_left_by_a_gone_process_is_removed_by_the_next_pu
     await broker.close()
 
     assert not leftover.exists()
+
+
+async def test_a_look_that_finds_nothing_due_does_not_wait_for_another_writer(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    broker = await subscribed(tmp_path / "b.db")
+    await broker.publish(TOPIC, [Message(b"leased")])
+    [held] = await broker.pull(SUBSCRIPTION, 10, lease=LONG_LEASE, wait=0)
+    writer = sqlite3.connect(tmp_path / "b.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process's write under way
+    try:
+        looked = await asyncio.wait_for(broker.pull(SUBSCRIPTION, 10, lease=5, wait=0), 10)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    await broker.close()
+    assert looked == []
+    assert held.data == b"leased"

@@ -146,7 +146,12 @@ def _insert_and_ack(
 
 
 def _claim(conn: sqlite3.Connection, subscription: str, max_messages: int, lease: float) -> Claim:
+    """Claim due messages in a write transaction. A look that finds none due is a read: it
+    takes no write lock, so idle consumers neither wait for nor hold up other writers."""
     now = time.time()
+    retry_in = _retry_in(conn, subscription, now)
+    if retry_in is None or retry_in > 0:
+        return Claim([], retry_in)
     token = shared.new_lease_token()
     parameters = {"until": now + lease, "token": token, "subscription": subscription}
     with sqlite_db.write_transaction(conn):
