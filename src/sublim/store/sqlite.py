@@ -246,8 +246,10 @@ class _Database:
             self._insert_tasks(tasks)
             self._insert_executions(executions)
             for topic, topic_rows in rows.items():
-                window, dropped = DEFAULT_DEDUPE_WINDOW_SECONDS, set[str]()
-                subscriptions += sqlite_db.insert_messages(conn, topic, topic_rows, window, dropped)
+                # New executions' keys are new: nothing is dropped, the keys are only recorded.
+                subscriptions += sqlite_db.insert_messages(
+                    conn, topic, topic_rows, DEFAULT_DEDUPE_WINDOW_SECONDS, dropped=set()
+                )
         return subscriptions
 
     def _insert_executions(self, executions: Sequence[Execution]) -> None:
